@@ -1,0 +1,701 @@
+"""Decoding and validation of API request log events, contract version 1.
+
+This is the per-event hot path of the stream processor: :func:`decode` turns the
+raw bytes of one Kafka message value (or one JSON Lines line) into an
+:class:`Event`, or raises :class:`InvalidEvent` with the offending field, a
+short human reason and a stable machine ``code`` (for the dead-letter topic and
+for metrics). Nothing else is ever raised for bad input.
+
+The contract is ``/work/shared/spec/api-request-v1.md`` plus the project caps
+below. ``schema/api-request-v1.schema.json`` (:data:`SCHEMA_PATH`) states the
+same rules as a JSON Schema (draft 2020-12); ``tests/test_contract.py`` checks
+that both agree on a corpus of valid and invalid events.
+
+Field rules
+-----------
+
+=========================  ==============================================  ====================
+field (Event attribute)    rule                                            error codes
+=========================  ==============================================  ====================
+``request_id``             required string, 1..128 chars                   missing, type, range
+``timestamp`` (``ts``)     required; RFC 3339 string with offset, or       missing, type,
+                           number of Unix seconds; instant in               format, range
+                           [2000-01-01Z, 2100-01-01Z). Stored as float s.
+``account_id``             required string, 1..128 chars                   missing, type, range
+``model``                  required string, 1..256 chars                   missing, type, range
+``status_code``            required integer, 100..599                      missing, type, range
+``api_key_id``             string, <= 1024 chars                           type, range
+``user_id``                string, <= 1024 chars                           type, range
+``client_ip``              IPv4 or IPv6 address string (no zone id);       type, format
+                           stored normalized, IPv4-mapped IPv6 as IPv4
+``user_agent``             string, <= 1024 chars                           type, range
+``endpoint``               string, <= 1024 chars                           type, range
+``latency_ms``             finite number >= 0 (stored as float)            type, range
+``finish_reason``          string, <= 1024 chars                           type, range
+``conversation_id``        string, <= 1024 chars                           type, range
+``usage``                  object                                          type
+``usage.input_tokens``     integer >= 0                                    type, range
+``usage.output_tokens``    integer >= 0                                    type, range
+``usage.reasoning_tokens`` integer >= 0                                    type, range
+``params``                 object                                          type
+``params.temperature``     finite number >= 0 (stored as float)            type, range
+``params.top_p``           finite number in [0, 1] (stored as float)       type, range
+``params.max_tokens``      integer >= 1                                    type, range
+``params.n``               integer >= 1                                    type, range
+``params.logprobs``        boolean                                         type
+``params.top_logprobs``    integer >= 0                                    type, range
+``params.stream``          boolean                                         type
+``params.seed``            integer (any sign)                              type, range
+``params.tools_count``     integer >= 0                                    type, range
+``params.response_format`` string, <= 1024 chars                           type, range
+``prompt``                 object                                          type
+``prompt.messages_count``  integer >= 1                                    type, range
+``prompt.text``            string, <= 1,000,000 chars (``prompt_text``)    type, range
+``prompt.system_sha256``   string, <= 1024 chars                           type, range
+=========================  ==============================================  ====================
+
+General rules:
+
+* All fields but the five required ones are optional; JSON ``null`` means
+  absent (attribute ``None``). A required field that is absent or ``null`` is
+  code ``missing``.
+* "integer" has JSON Schema semantics: a number with zero fractional part
+  (``5.0``) is an integer and is stored as ``int``. Integers must fit in a
+  signed 64-bit integer (else ``range``). Booleans are never numbers.
+* "number" rejects NaN and infinities (``range``); JSON literals ``NaN`` and
+  ``Infinity`` are not JSON at all (``json``).
+* Timestamp strings: ``YYYY-MM-DD`` then ``T``, ``t`` or a space, then
+  ``HH:MM:SS``, optional fraction of any length, then ``Z``, ``z`` or
+  ``+HH:MM``/``-HH:MM`` (mandatory: a naive time is rejected). Second ``60``
+  (leap second) is accepted and counts as the first second of the next minute,
+  as POSIX time does. Numbers are Unix seconds, fractions allowed.
+* Unknown fields anywhere are ignored, however deeply nested (orjson itself
+  refuses documents nested deeper than 1024 levels: code ``json``).
+* Whole-event problems (``field`` is None): ``too_large`` (more than
+  ``max_bytes`` UTF-8 bytes, default :data:`MAX_EVENT_BYTES`), ``utf8``
+  (invalid UTF-8), ``json`` (not one JSON document), ``not_object`` (a JSON
+  value that is not an object).
+* Reasons never quote ``prompt.text``; quoted values are truncated.
+
+Examples
+--------
+>>> ev = decode(b'{"request_id": "r-1", "timestamp": "2026-11-28T10:41:03.123+01:00",'
+...             b' "account_id": "acct-42", "model": "m", "status_code": 200,'
+...             b' "usage": {"output_tokens": 1780.0}, "extra": [1, 2]}')
+>>> format_timestamp(ev.ts), ev.output_tokens, ev.input_tokens
+('2026-11-28T09:41:03.123Z', 1780, None)
+>>> try:
+...     decode(b'{"request_id": "r-1", "timestamp": 1795858863, "account_id": "a",'
+...            b' "model": "m", "status_code": 200, "usage": {"output_tokens": -3}}')
+... except InvalidEvent as exc:
+...     print(exc.code, "|", exc)
+range | usage.output_tokens: must be an integer >= 0, got -3
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date as _date
+from datetime import datetime as _datetime
+from ipaddress import AddressValueError as _AddressValueError
+from ipaddress import IPv4Address as _IPv4Address
+from ipaddress import IPv6Address as _IPv6Address
+
+import orjson
+
+__all__ = [
+    "CODES",
+    "MAX_EVENT_BYTES",
+    "SCHEMA_PATH",
+    "SCHEMA_VERSION",
+    "Event",
+    "InvalidEvent",
+    "decode",
+    "format_timestamp",
+    "from_mapping",
+    "parse_timestamp",
+]
+
+SCHEMA_VERSION = 1
+MAX_EVENT_BYTES = 1_048_576
+SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "api-request-v1.schema.json")
+
+TS_MIN = 946_684_800.0  # 2000-01-01T00:00:00Z, inclusive
+TS_MAX = 4_102_444_800.0  # 2100-01-01T00:00:00Z, exclusive
+ID_MAX_CHARS = 128
+MODEL_MAX_CHARS = 256
+STR_MAX_CHARS = 1024
+PROMPT_TEXT_MAX_CHARS = 1_000_000
+
+_I64_MIN = -(2**63)
+_I64_MAX = 2**63 - 1
+_DBL_MAX = 1.7976931348623157e308
+_IP_MAX_CHARS = 45  # longest unscoped textual IPv6: "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"
+_IP6_CACHE_MAX = 4096
+
+CODES = frozenset({"json", "utf8", "too_large", "not_object", "missing", "type", "range", "format"})
+
+
+class InvalidEvent(ValueError):
+    """An event that breaks the contract.
+
+    Parameters
+    ----------
+    field
+        Dotted field name (``"usage.input_tokens"``), or None for a problem with
+        the whole event (not JSON, not an object, too large).
+    reason
+        Short human text; never contains prompt text.
+    code
+        Stable machine code for metrics, one of ``json``, ``utf8``,
+        ``too_large``, ``not_object``, ``missing``, ``type``, ``range``,
+        ``format``.
+    """
+
+    __slots__ = ("field", "reason", "code")
+
+    def __init__(self, field: str | None, reason: str, code: str = "format") -> None:
+        super().__init__(field, reason, code)
+        self.field = field
+        self.reason = reason
+        self.code = code
+
+    def __str__(self) -> str:
+        if self.field is None:
+            return self.reason
+        return f"{self.field}: {self.reason}"
+
+
+class Event:
+    """One decoded, validated API request (contract v1).
+
+    ``ts`` is the event time in Unix seconds (float). Optional fields are None
+    when absent or JSON null. Flattened names: ``usage.*`` are
+    ``input_tokens``/``output_tokens``/``reasoning_tokens``, ``params.*`` keep
+    their names, ``prompt.text`` is ``prompt_text`` (never printed by
+    ``repr``), ``prompt.messages_count``/``prompt.system_sha256`` are
+    ``messages_count``/``system_sha256``.
+    """
+
+    __slots__ = (
+        "request_id", "ts", "account_id", "model", "status_code", "api_key_id", "user_id", "client_ip",
+        "user_agent", "endpoint", "latency_ms", "finish_reason", "conversation_id",
+        "input_tokens", "output_tokens", "reasoning_tokens",
+        "temperature", "top_p", "max_tokens", "n", "logprobs", "top_logprobs", "stream", "seed",
+        "tools_count", "response_format", "messages_count", "prompt_text", "system_sha256",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        request_id: str,
+        ts: float,
+        account_id: str,
+        model: str,
+        status_code: int,
+        api_key_id: str | None = None,
+        user_id: str | None = None,
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+        endpoint: str | None = None,
+        latency_ms: float | None = None,
+        finish_reason: str | None = None,
+        conversation_id: str | None = None,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        n: int | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        stream: bool | None = None,
+        seed: int | None = None,
+        tools_count: int | None = None,
+        response_format: str | None = None,
+        messages_count: int | None = None,
+        prompt_text: str | None = None,
+        system_sha256: str | None = None,
+    ) -> None:
+        self.request_id = request_id
+        self.ts = ts
+        self.account_id = account_id
+        self.model = model
+        self.status_code = status_code
+        self.api_key_id = api_key_id
+        self.user_id = user_id
+        self.client_ip = client_ip
+        self.user_agent = user_agent
+        self.endpoint = endpoint
+        self.latency_ms = latency_ms
+        self.finish_reason = finish_reason
+        self.conversation_id = conversation_id
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self.reasoning_tokens = reasoning_tokens
+        self.temperature = temperature
+        self.top_p = top_p
+        self.max_tokens = max_tokens
+        self.n = n
+        self.logprobs = logprobs
+        self.top_logprobs = top_logprobs
+        self.stream = stream
+        self.seed = seed
+        self.tools_count = tools_count
+        self.response_format = response_format
+        self.messages_count = messages_count
+        self.prompt_text = prompt_text
+        self.system_sha256 = system_sha256
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        for name in Event.__slots__:
+            if getattr(self, name) != getattr(other, name):
+                return False
+        return True
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        parts = []
+        for name in Event.__slots__:
+            value = getattr(self, name)
+            if name == "prompt_text":
+                if value is not None:
+                    parts.append("prompt_text=<redacted>")
+            elif value is not None or name in _REQUIRED_ATTRS:
+                parts.append(f"{name}={value!r}")
+        return f"Event({', '.join(parts)})"
+
+
+_REQUIRED_ATTRS = frozenset({"request_id", "ts", "account_id", "model", "status_code"})
+
+# --------------------------------------------------------------------------- #
+# Timestamps
+
+_TS_RE = re.compile(
+    r"([0-9]{4})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt ]"
+    r"([01][0-9]|2[0-3]):([0-5][0-9]):([0-5][0-9]|60)(\.[0-9]+)?"
+    r"(?:[Zz]|([+-])([01][0-9]|2[0-3]):([0-5][0-9]))"
+)
+_ts_fullmatch = _TS_RE.fullmatch
+_fromisoformat = _datetime.fromisoformat
+# Looks like a date-time but has no offset: worth its own message.
+_NAIVE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?")
+_UNIX_EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
+_TS_EXPECT = "must be an RFC 3339 date-time string with offset or a number of Unix seconds"
+
+
+def _show(value: object) -> str:
+    """Short repr of a value for an error reason."""
+    if type(value) is str and len(value) > 64:
+        return repr(value[:64]) + "..."
+    text = repr(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return text
+
+
+_JSON_TYPE_NAMES = {type(None): "null", bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}
+
+
+def _json_type(value: object) -> str:
+    name = _JSON_TYPE_NAMES.get(type(value))
+    return name if name is not None else type(value).__name__
+
+
+def _parse_ts_string(value: str) -> float:
+    # Fast path: the regex proves the RFC 3339 shape (which Python 3.11's
+    # fromisoformat alone does not), then fromisoformat does the arithmetic in C.
+    if _ts_fullmatch(value) is not None:
+        try:
+            ts = _fromisoformat(value).timestamp()
+        except (ValueError, OverflowError):  # lowercase 'z', leap second, bad day of month
+            pass
+        else:
+            if TS_MIN <= ts < TS_MAX:
+                return ts
+    return _parse_ts_slow(value)
+
+
+def _parse_ts_slow(value: str) -> float:
+    """Exact parse with precise errors; agrees with the fast path (microseconds, truncated)."""
+    m = _ts_fullmatch(value)
+    if m is None:
+        if _NAIVE_RE.fullmatch(value) is not None:
+            raise InvalidEvent("timestamp", f"no UTC offset (naive time), need 'Z' or '+HH:MM': {_show(value)}", "format")
+        raise InvalidEvent("timestamp", f"not RFC 3339 with offset: {_show(value)}", "format")
+    year, month, day, hour, minute, second, frac, sign, off_h, off_m = m.groups()
+    if year == "0000":
+        raise InvalidEvent("timestamp", f"timestamp out of range (year 2000..2099 UTC): {_show(value)}", "range")
+    try:
+        days = _date(int(year), int(month), int(day)).toordinal() - _UNIX_EPOCH_ORDINAL
+    except ValueError:
+        raise InvalidEvent("timestamp", f"not a calendar date: {_show(value)}", "format") from None
+    secs = days * 86400 + int(hour) * 3600 + int(minute) * 60 + int(second)  # second 60 rolls over
+    if sign is not None:
+        offset = int(off_h) * 3600 + int(off_m) * 60
+        secs = secs - offset if sign == "+" else secs + offset
+    micros = int(frac[1:7].ljust(6, "0")) if frac is not None else 0
+    ts = (secs * 1_000_000 + micros) / 1_000_000
+    if not TS_MIN <= ts < TS_MAX:
+        raise InvalidEvent("timestamp", f"timestamp out of range (year 2000..2099 UTC): {_show(value)}", "range")
+    return ts
+
+
+def parse_timestamp(value: object) -> float:
+    """Event time of a contract ``timestamp`` value as float Unix seconds.
+
+    Accepts an RFC 3339 string with mandatory offset or a number of Unix
+    seconds; the instant must lie in [2000-01-01Z, 2100-01-01Z).
+
+    Raises
+    ------
+    InvalidEvent
+        With ``field="timestamp"`` and code ``missing``, ``type``, ``format``
+        or ``range``.
+
+    Examples
+    --------
+    >>> parse_timestamp("2026-11-28T11:41:03.5+02:00")
+    1795858863.5
+    >>> parse_timestamp(1795858863)
+    1795858863.0
+    """
+    t = type(value)
+    if t is str:
+        return _parse_ts_string(value)  # type: ignore[arg-type]
+    if t is float or t is int:
+        if TS_MIN <= value < TS_MAX:  # type: ignore[operator]  # False for NaN
+            return float(value)  # type: ignore[arg-type]
+        raise InvalidEvent("timestamp", f"timestamp out of range (year 2000..2099 UTC): {_show(value)}", "range")
+    if value is None:
+        raise InvalidEvent("timestamp", "required field is missing or null", "missing")
+    if isinstance(value, str):
+        return _parse_ts_string(str(value))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return parse_timestamp(float(value) if isinstance(value, float) else int(value))
+    raise InvalidEvent("timestamp", f"{_TS_EXPECT}, got {_json_type(value)}", "type")
+
+
+def format_timestamp(ts: float) -> str:
+    """RFC 3339 UTC text of Unix seconds, millisecond precision, ``Z`` suffix.
+
+    Examples
+    --------
+    >>> format_timestamp(1795858863.123)
+    '2026-11-28T09:41:03.123Z'
+    """
+    millis = round(ts * 1000)
+    secs, ms = divmod(millis, 1000)
+    days, secs = divmod(secs, 86400)
+    d = _date.fromordinal(days + _UNIX_EPOCH_ORDINAL)
+    hour, secs = divmod(secs, 3600)
+    minute, second = divmod(secs, 60)
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{hour:02d}:{minute:02d}:{second:02d}.{ms:03d}Z"
+
+
+# --------------------------------------------------------------------------- #
+# Slow paths: called only when the inline fast check fails. Each returns the
+# converted value or raises the precise error.
+
+
+def _str_slow(value: object, field: str, min_len: int, max_len: int) -> str | None:
+    if value is None:
+        if min_len > 0:
+            raise InvalidEvent(field, "required field is missing or null", "missing")
+        return None
+    expect = f"must be a string of {min_len}..{max_len} characters" if min_len else f"must be a string of at most {max_len} characters"
+    if not isinstance(value, str):
+        raise InvalidEvent(field, f"{expect}, got {_json_type(value)}", "type")
+    value = str(value)
+    if not min_len <= len(value) <= max_len:
+        raise InvalidEvent(field, f"{expect}, got {len(value)} characters", "range")
+    return value
+
+
+def _int_slow(value: object, field: str, lo: int, hi: int, expect: str, required: bool = False) -> int | None:
+    if value is None:
+        if required:
+            raise InvalidEvent(field, "required field is missing or null", "missing")
+        return None
+    if isinstance(value, bool):
+        raise InvalidEvent(field, f"{expect}, got boolean", "type")
+    if isinstance(value, int):
+        number = int(value)
+    elif isinstance(value, float):
+        if not value.is_integer():  # also NaN and infinities
+            raise InvalidEvent(field, f"{expect}, got {_show(value)}", "type")
+        number = int(value)
+    else:
+        raise InvalidEvent(field, f"{expect}, got {_json_type(value)}", "type")
+    if not lo <= number <= hi:
+        if number > _I64_MAX or number < _I64_MIN:
+            raise InvalidEvent(field, f"{expect} (signed 64-bit), got {_show(value)}", "range")
+        raise InvalidEvent(field, f"{expect}, got {_show(value)}", "range")
+    return number
+
+
+def _num_slow(value: object, field: str, hi: float, expect: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidEvent(field, f"{expect}, got {_json_type(value)}", "type")
+    if not 0 <= value <= hi:  # False for NaN; infinities and huge ints exceed hi
+        raise InvalidEvent(field, f"{expect}, got {_show(value)}", "range")
+    return float(value)
+
+
+def _bool_slow(value: object, field: str) -> bool | None:
+    if value is None:
+        return None
+    raise InvalidEvent(field, f"must be a boolean, got {_json_type(value)}", "type")
+
+
+def _obj_slow(value: object, field: str) -> dict:
+    if isinstance(value, dict):
+        return value
+    raise InvalidEvent(field, f"must be an object, got {_json_type(value)}", "type")
+
+
+_IPV4_RE = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
+_ipv4_fullmatch = _IPV4_RE.fullmatch
+_ip6_cache: dict[str, str] = {}
+
+
+def _ip_slow(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidEvent("client_ip", f"must be an IPv4 or IPv6 address string, got {_json_type(value)}", "type")
+    value = str(value)
+    cached = _ip6_cache.get(value)
+    if cached is not None:
+        return cached
+    if len(value) > _IP_MAX_CHARS or "%" in value:
+        raise InvalidEvent("client_ip", f"not an IPv4 or IPv6 address (zone ids not accepted): {_show(value)}", "format")
+    try:
+        return str(_IPv4Address(value))
+    except _AddressValueError:
+        pass
+    try:
+        address = _IPv6Address(value)
+    except _AddressValueError:
+        raise InvalidEvent("client_ip", f"not an IPv4 or IPv6 address: {_show(value)}", "format") from None
+    mapped = address.ipv4_mapped
+    normal = str(mapped) if mapped is not None else str(address)
+    if len(_ip6_cache) >= _IP6_CACHE_MAX:
+        _ip6_cache.clear()
+    _ip6_cache[value] = normal
+    return normal
+
+
+# --------------------------------------------------------------------------- #
+# Decoding
+
+
+def from_mapping(obj: object) -> Event:
+    """Validate an already-parsed JSON value against contract v1.
+
+    Raises
+    ------
+    InvalidEvent
+        Code ``not_object`` if ``obj`` is not a dict, otherwise the first
+        field that breaks a rule (see the module docstring).
+    """
+    if type(obj) is not dict:
+        if not isinstance(obj, dict):
+            raise InvalidEvent(None, f"event must be a JSON object, got {_json_type(obj)}", "not_object")
+    get = obj.get  # type: ignore[union-attr]
+    I64_MAX = _I64_MAX
+    SMAX = STR_MAX_CHARS
+
+    # Required fields.
+    request_id = get("request_id")
+    if type(request_id) is not str or not 0 < len(request_id) <= ID_MAX_CHARS:
+        request_id = _str_slow(request_id, "request_id", 1, ID_MAX_CHARS)
+    ts = get("timestamp")
+    if type(ts) is str:
+        ts = _parse_ts_string(ts)
+    else:
+        ts = parse_timestamp(ts)
+    account_id = get("account_id")
+    if type(account_id) is not str or not 0 < len(account_id) <= ID_MAX_CHARS:
+        account_id = _str_slow(account_id, "account_id", 1, ID_MAX_CHARS)
+    model = get("model")
+    if type(model) is not str or not 0 < len(model) <= MODEL_MAX_CHARS:
+        model = _str_slow(model, "model", 1, MODEL_MAX_CHARS)
+    status_code = get("status_code")
+    if type(status_code) is not int or not 100 <= status_code <= 599:
+        status_code = _int_slow(status_code, "status_code", 100, 599, "must be an integer in 100..599", True)
+
+    # Optional top-level fields.
+    api_key_id = get("api_key_id")
+    if api_key_id is not None and (type(api_key_id) is not str or len(api_key_id) > SMAX):
+        api_key_id = _str_slow(api_key_id, "api_key_id", 0, SMAX)
+    user_id = get("user_id")
+    if user_id is not None and (type(user_id) is not str or len(user_id) > SMAX):
+        user_id = _str_slow(user_id, "user_id", 0, SMAX)
+    client_ip = get("client_ip")
+    if client_ip is not None and (type(client_ip) is not str or _ipv4_fullmatch(client_ip) is None):
+        client_ip = _ip_slow(client_ip)
+    user_agent = get("user_agent")
+    if user_agent is not None and (type(user_agent) is not str or len(user_agent) > SMAX):
+        user_agent = _str_slow(user_agent, "user_agent", 0, SMAX)
+    endpoint = get("endpoint")
+    if endpoint is not None and (type(endpoint) is not str or len(endpoint) > SMAX):
+        endpoint = _str_slow(endpoint, "endpoint", 0, SMAX)
+    latency_ms = get("latency_ms")
+    if latency_ms is not None:
+        t = type(latency_ms)
+        if (t is int or t is float) and 0 <= latency_ms <= _DBL_MAX:
+            latency_ms = float(latency_ms)
+        else:
+            latency_ms = _num_slow(latency_ms, "latency_ms", _DBL_MAX, "must be a finite number >= 0")
+    finish_reason = get("finish_reason")
+    if finish_reason is not None and (type(finish_reason) is not str or len(finish_reason) > SMAX):
+        finish_reason = _str_slow(finish_reason, "finish_reason", 0, SMAX)
+    conversation_id = get("conversation_id")
+    if conversation_id is not None and (type(conversation_id) is not str or len(conversation_id) > SMAX):
+        conversation_id = _str_slow(conversation_id, "conversation_id", 0, SMAX)
+
+    # usage
+    input_tokens = output_tokens = reasoning_tokens = None
+    sub = get("usage")
+    if sub is not None:
+        if type(sub) is not dict:
+            sub = _obj_slow(sub, "usage")
+        g = sub.get
+        input_tokens = g("input_tokens")
+        if input_tokens is not None and (type(input_tokens) is not int or not 0 <= input_tokens <= I64_MAX):
+            input_tokens = _int_slow(input_tokens, "usage.input_tokens", 0, I64_MAX, "must be an integer >= 0")
+        output_tokens = g("output_tokens")
+        if output_tokens is not None and (type(output_tokens) is not int or not 0 <= output_tokens <= I64_MAX):
+            output_tokens = _int_slow(output_tokens, "usage.output_tokens", 0, I64_MAX, "must be an integer >= 0")
+        reasoning_tokens = g("reasoning_tokens")
+        if reasoning_tokens is not None and (type(reasoning_tokens) is not int or not 0 <= reasoning_tokens <= I64_MAX):
+            reasoning_tokens = _int_slow(reasoning_tokens, "usage.reasoning_tokens", 0, I64_MAX, "must be an integer >= 0")
+
+    # params
+    temperature = top_p = max_tokens = n = logprobs = top_logprobs = stream = seed = None
+    tools_count = response_format = None
+    sub = get("params")
+    if sub is not None:
+        if type(sub) is not dict:
+            sub = _obj_slow(sub, "params")
+        g = sub.get
+        temperature = g("temperature")
+        if temperature is not None:
+            t = type(temperature)
+            if (t is float or t is int) and 0 <= temperature <= _DBL_MAX:
+                temperature = float(temperature)
+            else:
+                temperature = _num_slow(temperature, "params.temperature", _DBL_MAX, "must be a finite number >= 0")
+        top_p = g("top_p")
+        if top_p is not None:
+            t = type(top_p)
+            if (t is float or t is int) and 0 <= top_p <= 1:
+                top_p = float(top_p)
+            else:
+                top_p = _num_slow(top_p, "params.top_p", 1, "must be a number in [0, 1]")
+        max_tokens = g("max_tokens")
+        if max_tokens is not None and (type(max_tokens) is not int or not 1 <= max_tokens <= I64_MAX):
+            max_tokens = _int_slow(max_tokens, "params.max_tokens", 1, I64_MAX, "must be an integer >= 1")
+        n = g("n")
+        if n is not None and (type(n) is not int or not 1 <= n <= I64_MAX):
+            n = _int_slow(n, "params.n", 1, I64_MAX, "must be an integer >= 1")
+        logprobs = g("logprobs")
+        if logprobs is not None and type(logprobs) is not bool:
+            logprobs = _bool_slow(logprobs, "params.logprobs")
+        top_logprobs = g("top_logprobs")
+        if top_logprobs is not None and (type(top_logprobs) is not int or not 0 <= top_logprobs <= I64_MAX):
+            top_logprobs = _int_slow(top_logprobs, "params.top_logprobs", 0, I64_MAX, "must be an integer >= 0")
+        stream = g("stream")
+        if stream is not None and type(stream) is not bool:
+            stream = _bool_slow(stream, "params.stream")
+        seed = g("seed")
+        if seed is not None and (type(seed) is not int or not _I64_MIN <= seed <= I64_MAX):
+            seed = _int_slow(seed, "params.seed", _I64_MIN, I64_MAX, "must be an integer")
+        tools_count = g("tools_count")
+        if tools_count is not None and (type(tools_count) is not int or not 0 <= tools_count <= I64_MAX):
+            tools_count = _int_slow(tools_count, "params.tools_count", 0, I64_MAX, "must be an integer >= 0")
+        response_format = g("response_format")
+        if response_format is not None and (type(response_format) is not str or len(response_format) > SMAX):
+            response_format = _str_slow(response_format, "params.response_format", 0, SMAX)
+
+    # prompt
+    messages_count = prompt_text = system_sha256 = None
+    sub = get("prompt")
+    if sub is not None:
+        if type(sub) is not dict:
+            sub = _obj_slow(sub, "prompt")
+        g = sub.get
+        messages_count = g("messages_count")
+        if messages_count is not None and (type(messages_count) is not int or not 1 <= messages_count <= I64_MAX):
+            messages_count = _int_slow(messages_count, "prompt.messages_count", 1, I64_MAX, "must be an integer >= 1")
+        prompt_text = g("text")
+        if prompt_text is not None and (type(prompt_text) is not str or len(prompt_text) > PROMPT_TEXT_MAX_CHARS):
+            prompt_text = _str_slow(prompt_text, "prompt.text", 0, PROMPT_TEXT_MAX_CHARS)
+        system_sha256 = g("system_sha256")
+        if system_sha256 is not None and (type(system_sha256) is not str or len(system_sha256) > SMAX):
+            system_sha256 = _str_slow(system_sha256, "prompt.system_sha256", 0, SMAX)
+
+    return Event(
+        request_id, ts, account_id, model, status_code, api_key_id, user_id, client_ip,  # type: ignore[arg-type]
+        user_agent, endpoint, latency_ms, finish_reason, conversation_id,
+        input_tokens, output_tokens, reasoning_tokens,
+        temperature, top_p, max_tokens, n, logprobs, top_logprobs, stream, seed,
+        tools_count, response_format, messages_count, prompt_text, system_sha256,
+    )  # fmt: skip
+
+
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+
+
+def _raw_size(raw: object, max_bytes: int) -> int:
+    """UTF-8 size of ``raw`` (exact when it matters), or raise for a non-bytes/str input."""
+    if isinstance(raw, (bytes, bytearray)):
+        return len(raw)
+    if isinstance(raw, memoryview):
+        return raw.nbytes
+    if isinstance(raw, str):
+        n = len(raw)
+        if n <= max_bytes < 4 * n:  # could be over the cap once encoded
+            n = len(raw.encode("utf-8", "surrogatepass"))
+        return n
+    raise InvalidEvent(None, f"event must be bytes or str, got {type(raw).__name__}", "json")
+
+
+def decode(raw: bytes | bytearray | memoryview | str, *, max_bytes: int = MAX_EVENT_BYTES) -> Event:
+    """Decode and validate one raw event (a JSON object in UTF-8).
+
+    Raises
+    ------
+    InvalidEvent
+        ``too_large`` if ``raw`` is longer than ``max_bytes`` UTF-8 bytes,
+        ``utf8``/``json`` if it is not valid UTF-8 JSON (``None``, e.g. a Kafka
+        tombstone, is ``json`` too), ``not_object`` if it is JSON but not an
+        object, else as :func:`from_mapping`.
+    """
+    t = type(raw)
+    if t is bytes or t is bytearray:
+        size = len(raw)
+    else:
+        size = _raw_size(raw, max_bytes)
+        if t is memoryview and not raw.c_contiguous:  # type: ignore[union-attr]
+            raw = raw.tobytes()  # type: ignore[union-attr]
+    if size > max_bytes:
+        raise InvalidEvent(None, f"event is {size} bytes, limit is {max_bytes}", "too_large")
+    try:
+        obj = _loads(raw)
+    except _JSONDecodeError as exc:
+        msg = exc.msg
+        if msg.startswith("str is not valid UTF-8"):
+            raise InvalidEvent(None, f"invalid UTF-8: {msg}", "utf8") from None
+        raise InvalidEvent(None, f"invalid JSON: {msg} at char {exc.pos}", "json") from None
+    if type(obj) is not dict:
+        raise InvalidEvent(None, f"event must be a JSON object, got {_json_type(obj)}", "not_object")
+    return from_mapping(obj)

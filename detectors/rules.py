@@ -1,0 +1,231 @@
+"""Detection rules as data: named signals with thresholds, and how they combine.
+
+The rules live in YAML (``detectors/rules.yaml`` by default); this module
+validates them into frozen objects and scores a feature vector with them.
+
+>>> rules = Rules.default()
+>>> quiet = {name: 0.0 for name in FEATURE_NAMES}
+>>> rules.score(quiet)[0]
+0.0
+>>> harvester = dict(quiet, elicitation_share=0.9, single_turn_share=1.0, timing_regularity=0.8,
+...                  output_input_ratio=12.0)
+>>> score, reasons = rules.score(harvester)
+>>> round(score, 2), reasons[0].signal
+(0.84, 'reasoning_elicitation')
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .features import FEATURE_NAMES
+
+__all__ = ["Signal", "Reason", "Rules", "RulesError", "SEVERITIES"]
+
+#: Severity names by level; level 0 means "no episode".
+SEVERITIES = ("none", "info", "warning", "critical")
+GROUPS = ("content", "pattern")
+
+
+class RulesError(ValueError):
+    """The rules file is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    name: str
+    group: str
+    feature: str
+    low: float
+    high: float
+    weight: float
+    description: str = ""
+
+    def evidence(self, value: float) -> float:
+        if value <= self.low:
+            return 0.0
+        if value >= self.high:
+            return 1.0
+        return (value - self.low) / (self.high - self.low)
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One signal's part in a score: what an analyst reads first."""
+
+    signal: str
+    group: str
+    feature: str
+    value: float
+    threshold: float  # value where the signal starts to count
+    evidence: float  # 0..1
+    contribution: float  # weight * evidence
+    description: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "signal": self.signal,
+            "group": self.group,
+            "feature": self.feature,
+            "value": round(self.value, 4),
+            "threshold": self.threshold,
+            "evidence": round(self.evidence, 4),
+            "contribution": round(self.contribution, 4),
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    version: int
+    signals: tuple[Signal, ...]
+    interval_events: int
+    interval_seconds: float
+    min_events: int
+    pattern_base: float
+    thresholds: tuple[float, float, float]  # info, warning, critical
+    close_below: float
+    quiet_seconds: float
+    top_reasons: int
+    source: str = "<default>"
+
+    # -- loading -------------------------------------------------------------
+
+    @classmethod
+    def default(cls) -> Rules:
+        text = resources.files("detectors").joinpath("rules.yaml").read_text("utf-8")
+        return cls.from_yaml(text, source="detectors/rules.yaml")
+
+    @classmethod
+    def load(cls, path: str | Path | None) -> Rules:
+        if path is None:
+            return cls.default()
+        p = Path(path)
+        try:
+            text = p.read_text("utf-8")
+        except OSError as exc:
+            raise RulesError(f"cannot read rules file {p}: {exc.strerror}") from exc
+        return cls.from_yaml(text, source=str(p))
+
+    @classmethod
+    def from_yaml(cls, text: str, source: str = "<string>") -> Rules:
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise RulesError(f"{source}: not valid YAML: {exc}") from exc
+        try:
+            return cls.from_dict(doc, source)
+        except RulesError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RulesError(f"{source}: {exc}") from exc
+
+    @classmethod
+    def from_dict(cls, doc: Any, source: str = "<dict>") -> Rules:
+        def fail(msg: str) -> RulesError:
+            return RulesError(f"{source}: {msg}")
+
+        if not isinstance(doc, dict):
+            raise fail("top level must be a mapping")
+        if doc.get("version") != 1:
+            raise fail(f"unsupported rules version {doc.get('version')!r} (this code reads 1)")
+        scoring = doc.get("scoring") or {}
+        policy = doc.get("policy") or {}
+        signals = []
+        seen = set()
+        for i, raw in enumerate(doc.get("signals") or []):
+            where = f"signals[{i}]"
+            if not isinstance(raw, dict):
+                raise fail(f"{where} must be a mapping")
+            missing = {"name", "group", "feature", "low", "high", "weight"} - raw.keys()
+            if missing:
+                raise fail(f"{where} lacks {', '.join(sorted(missing))}")
+            sig = Signal(
+                name=str(raw["name"]),
+                group=str(raw["group"]),
+                feature=str(raw["feature"]),
+                low=float(raw["low"]),
+                high=float(raw["high"]),
+                weight=float(raw["weight"]),
+                description=str(raw.get("description", "")),
+            )
+            where = f"signal {sig.name!r}"
+            if sig.name in seen:
+                raise fail(f"{where} is defined twice")
+            seen.add(sig.name)
+            if sig.group not in GROUPS:
+                raise fail(f"{where}: group must be one of {', '.join(GROUPS)}, got {sig.group!r}")
+            if sig.feature not in FEATURE_NAMES:
+                raise fail(f"{where}: unknown feature {sig.feature!r}")
+            if not sig.high > sig.low:
+                raise fail(f"{where}: high ({sig.high}) must be greater than low ({sig.low})")
+            if not 0.0 < sig.weight <= 1.0:
+                raise fail(f"{where}: weight must be in (0, 1], got {sig.weight}")
+            signals.append(sig)
+        if not any(s.group == "content" for s in signals):
+            raise fail("at least one signal of group 'content' is required")
+        th = policy.get("thresholds") or {}
+        thresholds = (float(th["info"]), float(th["warning"]), float(th["critical"]))
+        if not 0.0 < thresholds[0] < thresholds[1] < thresholds[2] <= 1.0:
+            raise fail("policy.thresholds must satisfy 0 < info < warning < critical <= 1")
+        close_below = float(policy.get("close_below", thresholds[0] * 0.8))
+        if not 0.0 <= close_below <= thresholds[0]:
+            raise fail("policy.close_below must be between 0 and the info threshold")
+        rules = cls(
+            version=1,
+            signals=tuple(signals),
+            interval_events=int(scoring.get("interval_events", 25)),
+            interval_seconds=float(scoring.get("interval_seconds", 60)),
+            min_events=int(scoring.get("min_events", 10)),
+            pattern_base=float(scoring.get("pattern_base", 0.5)),
+            thresholds=thresholds,
+            close_below=close_below,
+            quiet_seconds=float(policy.get("quiet_seconds", 3600)),
+            top_reasons=int(policy.get("top_reasons", 5)),
+            source=source,
+        )
+        if rules.interval_events < 1 or rules.interval_seconds <= 0 or rules.min_events < 1:
+            raise fail("scoring intervals and min_events must be positive")
+        if not 0.0 <= rules.pattern_base <= 1.0:
+            raise fail("scoring.pattern_base must be in [0, 1]")
+        if rules.quiet_seconds < 0 or rules.top_reasons < 1:
+            raise fail("policy.quiet_seconds must be >= 0 and top_reasons >= 1")
+        return rules
+
+    # -- scoring -------------------------------------------------------------
+
+    def score(self, feats: dict[str, float]) -> tuple[float, list[Reason]]:
+        """Score a feature vector: ``(score in [0, 1], reasons by contribution)``."""
+        miss = {"content": 1.0, "pattern": 1.0}
+        reasons = []
+        for sig in self.signals:
+            value = feats[sig.feature]
+            if not math.isfinite(value):
+                continue
+            ev = sig.evidence(value)
+            if ev <= 0.0:
+                continue
+            contrib = sig.weight * ev
+            miss[sig.group] *= 1.0 - contrib
+            reasons.append(
+                Reason(sig.name, sig.group, sig.feature, value, sig.low, ev, contrib, sig.description)
+            )
+        content = 1.0 - miss["content"]
+        pattern = 1.0 - miss["pattern"]
+        score = content * (self.pattern_base + (1.0 - self.pattern_base) * pattern)
+        reasons.sort(key=lambda r: (-r.contribution, r.signal))
+        return min(1.0, max(0.0, score)), reasons
+
+    def severity(self, score: float) -> int:
+        """Severity level (0..3) that ``score`` reaches."""
+        level = 0
+        for i, t in enumerate(self.thresholds):
+            if score >= t:
+                level = i + 1
+        return level

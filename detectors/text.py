@@ -1,0 +1,82 @@
+"""Prompt text reduced to features on arrival.
+
+Prompt text is never stored: :func:`elicits_reasoning` turns it into one bit
+and the text is dropped with the event. Only a bounded prefix and suffix of a
+prompt are examined (:data:`SCAN_CHARS` each), so the cost per event is bounded
+whatever the prompt's size.
+
+>>> elicits_reasoning("Explain, step by step, how a B-tree stays balanced.")
+True
+>>> elicits_reasoning("请一步一步地写出你的推理过程：为什么天空是蓝色的？")
+True
+>>> elicits_reasoning("Translate 'good morning' into French.")
+False
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["ELICITATION_PATTERNS", "SCAN_CHARS", "elicits_reasoning"]
+
+#: Characters examined at each end of a prompt.
+SCAN_CHARS = 2048
+
+#: Phrasings that ask a model to write out its reasoning, by language.
+#: Matched case-insensitively against casefolded text. Legitimate prompts use
+#: them too (a tutoring app, a CoT benchmark); the signal is their *share* in
+#: an account's traffic, combined with other signals, never one prompt.
+ELICITATION_PATTERNS: dict[str, tuple[str, ...]] = {
+    "en": (
+        r"step[\s-]*by[\s-]*step",
+        r"chain[\s-]*of[\s-]*thoughts?",
+        r"show (?:all |me )?(?:your |the )?(?:work|working|reasoning|thinking|thought process|steps)",
+        r"(?:explain|describe|write out|lay out|spell out|detail|narrate) (?:all |in detail )?(?:your|the|each|every) (?:internal |full |complete |detailed |underlying )?(?:reasoning|thinking|thought|steps|logic|derivation)",
+        r"internal (?:reasoning|monologue|thought)",
+        r"(?:full|complete|detailed|explicit|verbose|exhaustive) (?:reasoning|derivation|rationale|thought process)",
+        r"reasoning (?:process|trace|chain|steps)",
+        r"think(?:ing)? (?:it )?(?:through|aloud|out loud|carefully)",
+        r"let'?s think",
+        r"walk (?:me |us )?through",
+        r"(?:explain|show) how you (?:arrived|got|reached|derived)",
+        r"justify (?:each|every|all) (?:step|claim|decision)",
+        r"intermediate (?:steps|reasoning|results)",
+        r"scratch ?pad",
+        r"(?:grade|score|evaluate|assess) (?:this|the|each) (?:answer|response|solution|essay|output)s? (?:against|using|with|according to) (?:the |a |this )?rubric",
+        r"each (?:rubric )?criterion",
+        r"before (?:giving|stating|writing) (?:your|the) (?:final )?answer,? (?:explain|reason|think|show)",
+    ),
+    "es": (r"paso a paso", r"razonamiento", r"cadena de pensamiento", r"muestra (?:tu|todo el) (?:trabajo|proceso)"),
+    "pt": (r"passo a passo", r"racioc[ií]nio", r"cadeia de pensamento"),
+    "fr": (r"[ée]tape par [ée]tape", r"raisonnement", r"cha[iî]ne de pens[ée]e", r"d[ée]marche compl[eè]te"),
+    "de": (r"schritt f[üu]r schritt", r"gedankengang", r"denkprozess", r"begr[üu]nd\w* (?:jeden|jede|alle)", r"l[öo]sungsweg"),
+    "it": (r"passo (?:dopo|per) passo", r"ragionamento", r"catena di pensiero"),
+    "nl": (r"stap voor stap", r"redenering"),
+    "pl": (r"krok po kroku", r"tok rozumowania"),
+    "tr": (r"ad[ıi]m ad[ıi]m", r"akıl yürütme"),
+    "ru": (r"шаг за шагом", r"пошагов", r"ход (?:рассуждени|мысл)", r"рассуждени", r"цепочк\w* (?:рассуждений|мыслей)"),
+    "uk": (r"крок за кроком", r"хід міркувань", r"міркуванн"),
+    "zh": (r"一步一步", r"一步步", r"逐步", r"推理过程", r"推理過程", r"思维链", r"思維鏈", r"思考过程", r"思考過程", r"解题过程", r"详细推理", r"详细步骤", r"推导过程"),
+    "ja": (r"ステップバイステップ", r"段階的に", r"順を追って", r"推論", r"思考過程", r"考え方を説明"),
+    "ko": (r"단계별", r"단계적으로", r"추론 과정", r"사고 과정", r"풀이 과정"),
+    "ar": (r"خطوة بخطوة", r"سلسلة التفكير", r"طريقة التفكير"),
+    "hi": (r"चरण दर चरण", r"कदम दर कदम", r"तर्क प्रक्रिया"),
+    "vi": (r"từng bước", r"quá trình suy luận"),
+    "id": (r"langkah demi langkah", r"proses penalaran"),
+}
+
+_ELICITATION_RE = re.compile(
+    "|".join(f"(?:{p})" for pats in ELICITATION_PATTERNS.values() for p in pats)
+)
+
+
+def elicits_reasoning(text: str | None) -> bool:
+    """True when ``text`` asks the model to write out its reasoning.
+
+    Examines at most :data:`SCAN_CHARS` characters at each end of the text.
+    """
+    if not text:
+        return False
+    if len(text) > 2 * SCAN_CHARS:
+        text = text[:SCAN_CHARS] + "\n" + text[-SCAN_CHARS:]
+    return _ELICITATION_RE.search(text.casefold()) is not None

@@ -1,0 +1,155 @@
+"""The Faust application: input topic → decode → per-account state → alerts.
+
+::
+
+    api-requests ─┐  (key = account_id)
+                  ├─► detect agent ── invalid ──► api-requests-dlq (original bytes, reason in headers)
+    api-requests- │        │  key missing or not the event's account
+    rekeyed ──────┘        ├──────────────────► api-requests-rekeyed (key = account_id)
+                           │  Detector.process(state, event) — the code replay runs
+                           ├─► account-state table (changelog-backed, versioned bytes)
+                           └─► abuse-alerts (JSON, key = account_id)
+
+The agent is thin: it decodes, calls :class:`detectors.engine.Detector`, and
+emits; all detection logic lives in ``detectors/``. The table is keyed by the
+account id and co-partitioned with the input: an event reaches the worker that
+owns its account's state, because it is keyed by account on the input topic or
+re-keyed through the re-key topic first.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import faust
+import orjson
+
+from detectors.contract import InvalidEvent, decode
+from detectors.engine import Detector
+from detectors.rules import Rules
+
+from .metrics import Metrics
+from .settings import Settings
+
+__all__ = ["build_app", "Components", "DLQ_REASON_HEADER", "DLQ_FIELD_HEADER", "DLQ_CODE_HEADER"]
+
+log = logging.getLogger(__name__)
+
+DLQ_REASON_HEADER = "distillwatch-error"
+DLQ_FIELD_HEADER = "distillwatch-error-field"
+DLQ_CODE_HEADER = "distillwatch-error-code"
+TABLE_NAME = "account-state"
+
+
+@dataclass
+class Components:
+    """What :func:`build_app` built, for the CLI and the tests."""
+
+    app: faust.App
+    detector: Detector
+    metrics: Metrics
+    table: faust.Table
+
+
+def _faust_settings(settings: Settings) -> dict:
+    datadir = settings.datadir.resolve()
+    datadir.mkdir(parents=True, exist_ok=True)  # Faust does not create parents
+    return dict(
+        broker=settings.faust_broker,
+        store=settings.store,
+        datadir=str(datadir / settings.app_id),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=max(0.5, settings.session_timeout / 4),
+        producer_max_batch_size=settings.producer_max_batch_size,
+        web_enabled=settings.web_enabled,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_tables_enabled=False,  # would serve table contents over HTTP
+        consumer_auto_offset_reset="earliest",
+    )
+
+
+def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: Detector | None = None) -> Components:
+    """Build the Faust app from validated settings (nothing global)."""
+    detector = detector or Detector(Rules.load(settings.rules_file))
+    metrics = metrics or Metrics()
+    app = faust.App(settings.app_id, **_faust_settings(settings))
+
+    raw_kw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    raw = faust.Schema(**raw_kw)
+    source = app.topic(settings.input_topic, settings.rekey_topic, partitions=settings.partitions, **raw_kw)
+    rekey = app.topic(settings.rekey_topic, partitions=settings.partitions, **raw_kw)
+    dlq = app.topic(settings.dlq_topic, **raw_kw)
+    alerts_topic = app.topic(settings.alerts_topic, **raw_kw)
+    # Values are AccountState bytes with a version byte (detectors.state).
+    table = app.Table(TABLE_NAME, default=None, partitions=settings.partitions, schema=raw)
+    max_bytes = settings.max_event_bytes
+    rekey_name = settings.rekey_topic
+
+    async def handle(message) -> None:
+        value = message.value
+        key = message.key
+        try:
+            ev = decode(value if value is not None else b"", max_bytes=max_bytes)
+        except InvalidEvent as exc:
+            metrics.rejected(exc)
+            headers = [
+                (DLQ_REASON_HEADER, str(exc).encode()),
+                (DLQ_CODE_HEADER, exc.code.encode()),
+                ("distillwatch-source", f"{message.topic}/{message.partition}/{message.offset}".encode()),
+            ]
+            if exc.field:
+                headers.append((DLQ_FIELD_HEADER, exc.field.encode()))
+            await dlq.send(key=key, value=value, headers=headers)
+            return
+        account_key = ev.account_id.encode()
+        if key != account_key:
+            if message.topic == rekey_name:  # never loop: we keyed it ourselves
+                log.error("re-keyed message with key %r for another account; dropped", key)
+                return
+            metrics.rekeyed.inc()
+            await rekey.send(key=account_key, value=value)
+            return
+        state = detector.load_state(ev.account_id, table.get(account_key))
+        alerts: list[dict] = []
+        if not detector.process(state, ev, alerts):
+            metrics.duplicate.inc()
+            return
+        metrics.valid.inc()
+        metrics.event_lag.observe(max(0.0, time.time() - ev.ts))
+        table[account_key] = state.to_bytes()
+        for alert in alerts:
+            metrics.alert(alert)
+            log.info(
+                "alert %s account=%s severity=%s status=%s score=%.3f",
+                alert["alert_id"], alert["account_id"], alert["severity"], alert["status"], alert["score"],
+            )
+            await alerts_topic.send(key=account_key, value=orjson.dumps(alert))
+
+    @app.agent(source, name="detect")
+    async def detect(stream):
+        async for event in stream.events():
+            t0 = time.perf_counter()
+            await handle(event.message)
+            metrics.process_seconds.observe(time.perf_counter() - t0)
+
+    @app.timer(interval=10.0)
+    async def report_accounts():
+        metrics.accounts.set(len(table))
+
+    @app.page("/metrics")
+    async def metrics_view(web, request):
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return web.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/healthz")
+    async def healthz(web, request):
+        return web.json({"status": "ok", "app_id": settings.app_id})
+
+    return Components(app=app, detector=detector, metrics=metrics, table=table)

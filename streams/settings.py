@@ -1,0 +1,210 @@
+"""The one settings object of a distillwatch process.
+
+Every field is read from an environment variable ``DISTILLWATCH_<FIELD>``
+(for example ``DISTILLWATCH_BROKER=kafka-1:9092,kafka-2:9092``), optionally
+from a TOML or YAML file named by ``DISTILLWATCH_CONFIG`` or ``--config``
+(environment variables win over the file). Values are validated when the
+object is built; :func:`load_settings` turns any problem into a
+:class:`SettingsError` whose message names the variable and what is wrong,
+and the CLI prints it and exits with status 2 before anything starts.
+
+Run ``distillwatch settings`` to print the effective values.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "SettingsError", "load_settings", "ENV_PREFIX"]
+
+ENV_PREFIX = "DISTILLWATCH_"
+_TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_HOSTPORT_RE = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$")
+
+
+class SettingsError(ValueError):
+    """A setting is missing, malformed or inconsistent."""
+
+
+class Settings(BaseSettings):
+    """Validated settings; see each field's description for its meaning."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+    )
+
+    broker: str | None = Field(
+        None,
+        description="Kafka bootstrap servers, 'host:port[,host:port...]' (a 'kafka://' prefix is "
+        "accepted). Unset: commands that can start the embedded tansu broker do so.",
+    )
+    app_id: str = Field("distillwatch", description="Faust app id: consumer group and changelog topic prefix")
+    input_topic: str = Field("api-requests", description="topic of API request events (contract v1)")
+    rekey_topic: str = Field(
+        "api-requests-rekeyed",
+        description="internal topic where events that arrived without their account as key are re-keyed",
+    )
+    dlq_topic: str = Field("api-requests-dlq", description="dead-letter topic for rejected events")
+    alerts_topic: str = Field("abuse-alerts", description="topic the alerts are written to (JSON, key = account_id)")
+    partitions: int = Field(8, ge=1, le=1024, description="partitions of the input, re-key and table topics")
+    replication_factor: int = Field(1, ge=1, le=16, description="replication factor of topics the app creates")
+    store: str = Field("memory://", description="Faust table store: 'memory://' or 'rocksdb://'")
+    datadir: Path = Field(Path("./.distillwatch-data"), description="directory for Faust's local state")
+    web_enabled: bool = Field(True, description="serve the worker's HTTP endpoint")
+    web_host: str = Field("127.0.0.1", description="address the worker's HTTP endpoint binds to")
+    web_port: int = Field(6066, ge=1, le=65535, description="port of the worker's HTTP endpoint")
+    session_timeout: float = Field(
+        8.0, gt=0, le=300, description="Kafka consumer session timeout, seconds (group joins take about half)"
+    )
+    producer_max_batch_size: int = Field(
+        16384,
+        ge=1,
+        description="Faust producer batch size in bytes; the embedded tansu broker needs 1 for "
+        "changelog recovery (set automatically when distillwatch starts it)",
+    )
+    max_event_bytes: int = Field(1_048_576, ge=256, le=64 * 1_048_576, description="largest accepted event, bytes")
+    rules_file: Path | None = Field(None, description="YAML rules file; the packaged detectors/rules.yaml when unset")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.lower() if isinstance(v, str) else v
+
+    @field_validator("broker")
+    @classmethod
+    def _broker(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        v = v.strip()
+        if v.startswith("kafka://"):
+            v = v[len("kafka://") :]
+        hosts = [h.strip() for h in v.split(",")]
+        for h in hosts:
+            if not _HOSTPORT_RE.match(h):
+                raise ValueError(f"'{h}' is not host:port")
+            port = int(h.rsplit(":", 1)[1])
+            if not 0 < port < 65536:
+                raise ValueError(f"port {port} out of range in '{h}'")
+        return ",".join(hosts)
+
+    @field_validator("input_topic", "rekey_topic", "dlq_topic", "alerts_topic")
+    @classmethod
+    def _topic(cls, v: str) -> str:
+        if not _TOPIC_RE.match(v) or v in (".", ".."):
+            raise ValueError(f"'{v}' is not a legal Kafka topic name (letters, digits, '.', '_', '-'; 1-249)")
+        return v
+
+    @field_validator("app_id")
+    @classmethod
+    def _app_id(cls, v: str) -> str:
+        if not _TOPIC_RE.match(v):
+            raise ValueError(f"'{v}' must be usable in topic names (letters, digits, '.', '_', '-')")
+        return v
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, v: str) -> str:
+        if v not in ("memory://", "rocksdb://"):
+            raise ValueError(f"'{v}' is not a supported store (memory:// or rocksdb://)")
+        return v
+
+    @field_validator("rules_file")
+    @classmethod
+    def _rules_file(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_file():
+            raise ValueError(f"rules file '{v}' does not exist")
+        return v
+
+    @model_validator(mode="after")
+    def _distinct_topics(self) -> Settings:
+        topics = [self.input_topic, self.rekey_topic, self.dlq_topic, self.alerts_topic]
+        if len(set(topics)) != len(topics):
+            raise ValueError(f"input, rekey, dlq and alerts topics must differ, got {topics}")
+        return self
+
+    @property
+    def faust_broker(self) -> str:
+        if not self.broker:
+            raise SettingsError(f"no broker configured: set {ENV_PREFIX}BROKER")
+        return ";".join(f"kafka://{h}" for h in self.broker.split(","))
+
+    def with_overrides(self, **kw: Any) -> Settings:
+        """A validated copy with some fields replaced."""
+        try:
+            return type(self)(**{**self.model_dump(), **kw})
+        except ValidationError as exc:
+            raise SettingsError(_explain(exc, {})) from None
+
+
+def _explain(exc: ValidationError, file_keys: dict[str, str]) -> str:
+    lines = ["invalid settings:"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "settings"
+        if err["type"] == "extra_forbidden":
+            src = file_keys.get(loc, "the config file")
+            lines.append(f"  {loc} (in {src}): unknown setting")
+            continue
+        name = f"{ENV_PREFIX}{loc.upper()}" if loc != "settings" else "settings"
+        value = err.get("input")
+        shown = f" (got {value!r})" if value is not None and not isinstance(value, dict) else ""
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"  {name}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise SettingsError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        if path.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        else:
+            raise SettingsError(f"config file {path} must end in .toml, .yaml or .yml")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise SettingsError(f"config file {path} does not parse: {exc}") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"config file {path} must hold a mapping of setting names to values")
+    return {str(k).lower().replace("-", "_"): v for k, v in data.items()}
+
+
+def load_settings(config_file: str | os.PathLike | None = None, **overrides: Any) -> Settings:
+    """Build the settings from the environment, an optional config file and overrides.
+
+    Precedence, highest first: ``overrides`` (command-line flags), environment
+    variables, the config file (``config_file`` or ``DISTILLWATCH_CONFIG``),
+    defaults.
+    """
+    path = config_file or os.environ.get(f"{ENV_PREFIX}CONFIG")
+    file_values: dict[str, Any] = {}
+    if path:
+        file_values = _read_config_file(Path(path))
+    env_keys = {
+        k[len(ENV_PREFIX) :].lower() for k in os.environ if k.startswith(ENV_PREFIX) and k != f"{ENV_PREFIX}CONFIG"
+    }
+    unknown_env = sorted(k for k in env_keys if k not in Settings.model_fields)
+    if unknown_env:
+        names = ", ".join(f"{ENV_PREFIX}{k.upper()}" for k in unknown_env)
+        raise SettingsError(f"unknown environment setting(s): {names}; see 'distillwatch settings --help'")
+    # File values go in as init kwargs only where no environment variable overrides them.
+    init = {k: v for k, v in file_values.items() if k not in env_keys}
+    init.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**init)
+    except ValidationError as exc:
+        raise SettingsError(_explain(exc, {k: str(path) for k in file_values})) from None
