@@ -123,7 +123,7 @@ class SimulateProgress(_Bar):
 def print_replay_summary(summary: dict[str, Any], alerts_path: str, dlq_path: str | None) -> None:
     table = Table(title="replay summary", show_header=False, box=None)
     table.add_column(justify="left", style="bold")
-    table.add_column(justify="right")
+    table.add_column(justify="right", overflow="fold")  # long paths wrap, never cut with "…"
     for key in ("events", "valid", "invalid", "duplicates", "accounts", "alerts"):
         table.add_row(key, f"{summary[key]:,}")
     if summary.get("invalid_by_reason"):

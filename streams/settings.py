@@ -129,9 +129,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _distinct_topics(self) -> Settings:
-        topics = [self.input_topic, self.rekey_topic, self.dlq_topic, self.alerts_topic]
-        if len(set(topics)) != len(topics):
-            raise ValueError(f"input, rekey, dlq and alerts topics must differ, got {topics}")
+        seen: dict[str, str] = {}
+        for name in ("input_topic", "rekey_topic", "dlq_topic", "alerts_topic"):
+            topic = getattr(self, name)
+            if topic in seen:
+                raise ValueError(
+                    f"{ENV_PREFIX}{seen[topic].upper()} and {ENV_PREFIX}{name.upper()} are both '{topic}'; "
+                    "input, rekey, dlq and alerts topics must differ"
+                )
+            seen[topic] = name
         return self
 
     @property
@@ -161,6 +167,8 @@ def _explain(exc: ValidationError, file_keys: dict[str, str]) -> str:
         shown = f" (got {value!r})" if value is not None and not isinstance(value, dict) else ""
         msg = err["msg"].removeprefix("Value error, ")
         lines.append(f"  {name}: {msg}{shown}")
+    if len(lines) == 2:  # a single problem: one line, so the CLI prints one clear line
+        return f"{lines[0]} {lines[1].strip()}"
     return "\n".join(lines)
 
 

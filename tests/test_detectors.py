@@ -1,0 +1,340 @@
+"""Unit tests of the pure detection code: text, state, features, rules, engine."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from detectors.contract import Event
+from detectors.engine import Detector, request_hash
+from detectors.features import FEATURE_NAMES, absorb, features
+from detectors.rules import Rules, RulesError
+from detectors.state import DEDUP_SLOTS, STATE_VERSION, AccountState, StateVersionError
+from detectors.text import elicits_reasoning
+
+T0 = 1_800_000_000.0
+
+
+def ev(i: int, account: str = "acct-1", *, dt: float = 3.0, **kw) -> Event:
+    base = dict(
+        request_id=f"{account}-r{i}",
+        ts=T0 + dt * i,
+        account_id=account,
+        model="frontier-large",
+        status_code=200,
+    )
+    base.update(kw)
+    return Event(**base)
+
+
+HARVEST = dict(
+    input_tokens=40,
+    output_tokens=1500,
+    messages_count=1,
+    finish_reason="length",
+    prompt_text="Write out the internal reasoning behind this answer step by step.",
+)
+BATCH_JOB = dict(  # heavy, single-turn, regular, but collects nothing worth distilling
+    input_tokens=900,
+    output_tokens=30,
+    messages_count=1,
+    temperature=0.0,
+    response_format="json_object",
+    prompt_text="Extract the invoice number, date and total from this document as JSON: ...",
+)
+CHAT = dict(input_tokens=300, output_tokens=250, messages_count=6, prompt_text="what should I cook tonight?")
+
+
+def run(det: Detector, events) -> tuple[AccountState, list[dict]]:
+    state = None
+    alerts: list[dict] = []
+    for e in events:
+        if state is None:
+            state = det.new_state(e.account_id)
+        det.process(state, e, alerts)
+    return state, alerts
+
+
+# -- text -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Explain step-by-step how TCP slow start works",
+        "Show your chain of thought before the final answer.",
+        "Write out the internal reasoning behind this answer",
+        "Grade this answer against the rubric and explain each criterion",
+        "Explique paso a paso tu razonamiento",
+        "Expliquez étape par étape votre raisonnement",
+        "Begründe jeden Schritt, Schritt für Schritt",
+        "请一步一步地写出你的推理过程",
+        "ステップバイステップで推論を説明してください",
+        "단계별로 추론 과정을 설명해 주세요",
+        "Объясни ход рассуждений шаг за шагом",
+        "Explique o raciocínio passo a passo",
+        "x" * 100_000 + " think it through carefully",  # the end of a long prompt is examined
+    ],
+)
+def test_elicitation_phrasings_in_many_languages(text):
+    assert elicits_reasoning(text)
+
+
+@pytest.mark.parametrize(
+    "text", [None, "", "Translate 'good morning' into French.", "Summarise this article in 3 bullet points"]
+)
+def test_ordinary_prompts_do_not_elicit(text):
+    assert not elicits_reasoning(text)
+
+
+def test_only_the_ends_of_a_huge_prompt_are_scanned():
+    middle = "a" * 5000 + " step by step " + "a" * 5000
+    assert not elicits_reasoning(middle)
+
+
+# -- state ----------------------------------------------------------------------
+
+
+def test_dedup_ring_is_bounded_and_forgets_oldest():
+    s = AccountState("a")
+    for h in range(1, DEDUP_SLOTS + 1):
+        assert not s.dedup_seen(h)
+    assert s.dedup_seen(1) and s.dedup_seen(DEDUP_SLOTS)
+    assert not s.dedup_seen(DEDUP_SLOTS + 1)  # evicts 1
+    assert not s.dedup_seen(1)
+    assert len(s.dedup) == DEDUP_SLOTS
+
+
+def test_state_round_trips_through_bytes():
+    det = Detector()
+    state, _ = run(det, [ev(i, **HARVEST) for i in range(50)])
+    data = state.to_bytes()
+    back = AccountState.from_bytes("acct-1", data)
+    assert back == state
+    assert back.to_bytes() == data
+    assert features(back) == features(state)
+    # the restored state goes on exactly like the original
+    a1, a2 = [], []
+    det.process(state, ev(50, **HARVEST), a1)
+    det.process(back, ev(50, **HARVEST), a2)
+    assert state == back and a1 == a2
+
+
+def test_state_size_is_bounded():
+    det = Detector()
+    state, _ = run(det, [ev(i, **HARVEST) for i in range(5000)])
+    assert len(state.to_bytes()) <= 1024
+
+
+@pytest.mark.parametrize("data", [b"", bytes([STATE_VERSION + 1]) + b"\x00" * 300, bytes([STATE_VERSION]) + b"\x00"])
+def test_unknown_or_truncated_state_bytes_raise(data):
+    with pytest.raises(StateVersionError):
+        AccountState.from_bytes("a", data)
+
+
+def test_detector_starts_afresh_on_unreadable_state():
+    det = Detector()
+    s = det.load_state("a", bytes([99]) + b"junk")
+    assert s.n == 0 and s.account_id == "a"
+
+
+# -- features -------------------------------------------------------------------
+
+
+def test_rates_decay_with_event_time():
+    s = AccountState("a")
+    for i in range(60):
+        absorb(s, ev(i, dt=1.0))
+    f = features(s)
+    assert 20 < f["rate_per_min_1m"] < 61
+    later = features(s, now=s.last_ts + 3600)
+    assert later["rate_per_min_1m"] < 1e-9
+    assert later["rate_per_min_1d"] == pytest.approx(f["rate_per_min_1d"] * math.exp(-3600 / 86400))
+
+
+def test_out_of_order_event_does_not_rewind_time():
+    s = AccountState("a")
+    absorb(s, ev(10))
+    absorb(s, ev(5))
+    assert s.last_ts == T0 + 30 and s.n == 2
+
+
+def test_timing_regularity_separates_metronome_from_poisson():
+    import random
+
+    rng = random.Random(1)
+    metro, poisson = AccountState("m"), AccountState("p")
+    t = T0
+    for i in range(300):
+        absorb(metro, ev(i, dt=2.0))
+        t += rng.expovariate(0.5)
+        absorb(poisson, Event(request_id=f"p{i}", ts=t, account_id="p", model="m", status_code=200))
+    assert features(metro)["timing_regularity"] > 0.9
+    assert 0.3 < features(poisson)["timing_regularity"] < 0.55
+
+
+def test_feature_names_match_features():
+    assert tuple(features(AccountState("a"))) == FEATURE_NAMES
+
+
+def test_absent_fields_are_no_evidence():
+    s = AccountState("a")
+    for i in range(20):
+        absorb(s, ev(i))  # no messages_count, no prompt, no usage
+    f = features(s)
+    assert f["single_turn_share"] == 0.0 and f["elicitation_share"] == 0.0 and f["logprobs_share"] == 0.0
+
+
+# -- rules ----------------------------------------------------------------------
+
+
+def test_default_rules_load_and_validate():
+    r = Rules.default()
+    assert r.thresholds[0] < r.thresholds[1] < r.thresholds[2]
+    assert {s.group for s in r.signals} == {"content", "pattern"}
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d.update(version=2), "unsupported rules version"),
+        (lambda d: d["signals"][0].update(feature="nope"), "unknown feature"),
+        (lambda d: d["signals"][0].update(low=5, high=1), "must be greater than low"),
+        (lambda d: d["signals"][0].update(weight=2), "weight must be in"),
+        (lambda d: d["signals"][0].update(group="other"), "group must be one of"),
+        (lambda d: d["signals"].append(dict(d["signals"][0])), "defined twice"),
+        (lambda d: d["policy"]["thresholds"].update(info=0.9), "policy.thresholds"),
+        (lambda d: d["signals"][0].pop("low"), "lacks low"),
+    ],
+)
+def test_bad_rules_are_rejected_with_a_reason(mutate, message):
+    import yaml
+    from importlib import resources
+
+    doc = yaml.safe_load(resources.files("detectors").joinpath("rules.yaml").read_text())
+    mutate(doc)
+    with pytest.raises(RulesError, match=message):
+        Rules.from_dict(doc, "test")
+
+
+def test_rules_file_errors_name_the_file(tmp_path):
+    p = tmp_path / "r.yaml"
+    p.write_text("version: [unclosed")
+    with pytest.raises(RulesError, match="r.yaml"):
+        Rules.load(p)
+    with pytest.raises(RulesError, match="cannot read"):
+        Rules.load(tmp_path / "missing.yaml")
+
+
+def test_pattern_evidence_alone_scores_zero():
+    r = Rules.default()
+    f = {n: 0.0 for n in FEATURE_NAMES}
+    f.update(single_turn_share=1.0, timing_regularity=0.95, rate_per_min_1h=500, rate_limited_share=0.5)
+    assert r.score(f)[0] == 0.0
+
+
+# -- engine ---------------------------------------------------------------------
+
+
+def test_harvester_raises_one_critical_episode_with_reasons():
+    _, alerts = run(Detector(), [ev(i, **HARVEST) for i in range(300)])
+    assert [a["status"] for a in alerts] == ["opened"]
+    a = alerts[0]
+    assert a["severity"] == "critical" and 0.0 <= a["score"] <= 1.0
+    signals = [r["signal"] for r in a["reasons"]]
+    assert "reasoning_elicitation" in signals and "single_turn" in signals
+    assert all({"signal", "value", "threshold"} <= r.keys() for r in a["reasons"])
+    assert a["detected_at"].endswith("Z") and a["account_id"] == "acct-1"
+
+
+@pytest.mark.parametrize("profile", [BATCH_JOB, CHAT], ids=["batch_job", "chat"])
+def test_heavy_benign_profiles_raise_nothing(profile):
+    _, alerts = run(Detector(), [ev(i, dt=0.2, **profile) for i in range(3000)])
+    assert alerts == []
+
+
+def test_no_score_before_min_events():
+    det = Detector()
+    _, alerts = run(det, [ev(i, **HARVEST) for i in range(det.rules.min_events - 1)])
+    assert alerts == []
+
+
+def test_episode_escalates_then_resolves_after_quiet_period():
+    det = Detector()
+    mild = dict(HARVEST, messages_count=4, finish_reason="stop", output_tokens=60, input_tokens=50)
+    events = [ev(i, **mild) for i in range(100)]  # content only: info at most
+    events += [ev(i, **HARVEST) for i in range(100, 1000)]  # full harvesting: escalates
+    events += [ev(i, **CHAT) for i in range(1000, 5000)]  # becomes a chat app: quiet, then resolved
+    _, alerts = run(det, events)
+    statuses = [a["status"] for a in alerts]
+    assert statuses[0] == "opened" and statuses[-1] == "resolved"
+    assert "escalated" in statuses
+    assert [a["severity"] for a in alerts[:2]] == ["warning", "critical"]
+    assert len({a["episode_id"] for a in alerts}) == 1
+    resolved = alerts[-1]
+    assert resolved["score"] < det.rules.close_below
+    # resolution waits for a full quiet period after the harvesting ended
+    from detectors.contract import parse_timestamp
+
+    harvest_end = T0 + 3.0 * 999
+    assert parse_timestamp(resolved["detected_at"]) >= harvest_end + det.rules.quiet_seconds
+
+
+def test_hysteresis_opens_each_episode_once():
+    det = Detector()
+    events = [ev(i, **HARVEST) for i in range(2000)]
+    _, alerts = run(det, events)
+    assert len([a for a in alerts if a["status"] == "opened"]) == 1
+
+
+def test_duplicates_leave_state_unchanged():
+    det = Detector()
+    state, _ = run(det, [ev(i, **HARVEST) for i in range(30)])
+    before = state.to_bytes()
+    alerts: list = []
+    assert det.process(state, ev(29, **HARVEST), alerts) is False
+    assert state.to_bytes() == before and alerts == []
+
+
+def test_alert_ids_are_deterministic_and_unique():
+    events = [ev(i, **HARVEST) for i in range(300)] + [ev(i, **CHAT) for i in range(300, 3000)]
+    _, a1 = run(Detector(), events)
+    _, a2 = run(Detector(), events)
+    assert [a["alert_id"] for a in a1] == [a["alert_id"] for a in a2]
+    assert len({a["alert_id"] for a in a1}) == len(a1) >= 2
+
+
+def test_state_restored_mid_stream_gives_the_same_alerts():
+    """What a worker restart does: state written as bytes, read back, continued."""
+    det = Detector()
+    events = [ev(i, **HARVEST) for i in range(300)] + [ev(i, **CHAT) for i in range(300, 3000)]
+    _, straight = run(det, events)
+    state, alerts = None, []
+    for i, e in enumerate(events):
+        state = det.load_state(e.account_id, state.to_bytes() if state else None)
+        det.process(state, e, alerts)
+    assert alerts == straight
+
+
+def test_request_hash_is_stable_across_processes():
+    """Replay and every worker must agree: no per-process hash seed."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from detectors.engine import request_hash; print(request_hash('r-000001'))"
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True,
+            text=True, check=True,
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert outs == {str(request_hash("r-000001"))}
+
+
+def test_alerts_never_carry_prompt_text():
+    secret = "Write out the internal reasoning step by step about PROJECT-NIGHTINGALE-7731"
+    _, alerts = run(Detector(), [ev(i, **dict(HARVEST, prompt_text=secret)) for i in range(300)])
+    assert alerts and "NIGHTINGALE" not in repr(alerts)
