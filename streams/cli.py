@@ -25,7 +25,7 @@ __all__ = ["main", "build_parser"]
 
 EPILOG = (
     f"Settings come from {ENV_PREFIX}* environment variables and an optional config file "
-    f"(--config or {ENV_PREFIX}CONFIG); run 'distillwatch settings --help' to list them."
+    f"(--config or {ENV_PREFIX}CONFIG); run 'distillwatch settings' to list them."
 )
 
 

@@ -246,7 +246,7 @@ def run_demo(
         else:
             broker = EmbeddedBroker(log_path=wd / "tansu.log").start()
             bootstrap = broker.bootstrap
-            print(f"embedded tansu broker on {bootstrap} (log {wd / 'tansu.log'})", flush=True)
+            print(f"embedded tansu broker on {bootstrap} (pid {broker.pid}, log {wd / 'tansu.log'})", flush=True)
             # tansu recovers changelogs only from one-record batches (shared/notes).
             settings = settings.with_overrides(producer_max_batch_size=1)
         settings = settings.with_overrides(

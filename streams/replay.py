@@ -111,9 +111,13 @@ def replay(
     process = detector.process
     t0 = time.perf_counter()
     alerts: list[dict] = []
-    dlq = open(dlq_path, "wb") if dlq_path else None  # noqa: SIM115
+    # Outputs are written beside their final names and renamed on success, so
+    # a failed run never leaves a file that looks complete.
+    outputs = [Path(alerts_path)] + ([Path(dlq_path)] if dlq_path else [])
+    parts = [p.with_name(p.name + ".part") for p in outputs]
+    dlq = open(parts[1], "wb") if dlq_path else None  # noqa: SIM115
     try:
-        with open(alerts_path, "wb") as out:
+        with open(parts[0], "wb") as out:
             lineno = 0
             for line in _lines(reader, path):
                 lineno += 1
@@ -122,6 +126,8 @@ def replay(
                     stats.blank_lines += 1
                     continue
                 stats.events += 1
+                if progress is not None and stats.events % progress_every == 0:
+                    progress(rawf.tell(), total, stats)
                 try:
                     ev = decode(record, max_bytes=max_event_bytes)
                 except InvalidEvent as exc:
@@ -144,13 +150,15 @@ def replay(
                         stats.alerts_by_severity[alert["severity"]] += 1
                         stats.alerts_by_status[alert["status"]] += 1
                     alerts.clear()
-                if progress is not None and stats.events % progress_every == 0:
-                    progress(rawf.tell(), total, stats)
+    except ReplayError as exc:
+        raise ReplayError(f"{exc} (partial output kept in {', '.join(map(str, parts))})") from None
     finally:
         if dlq is not None:
             dlq.close()
         reader.close()
         rawf.close()
+    for part, final in zip(parts, outputs):
+        part.replace(final)
     stats.accounts = len(states)
     stats.elapsed_seconds = time.perf_counter() - t0
     if progress is not None:

@@ -88,9 +88,7 @@ class Settings(BaseSettings):
         if v is None or not v.strip():
             return None
         v = v.strip()
-        if v.startswith("kafka://"):
-            v = v[len("kafka://") :]
-        hosts = [h.strip() for h in v.split(",")]
+        hosts = [h.strip().removeprefix("kafka://") for h in v.replace(";", ",").split(",")]
         for h in hosts:
             if not _HOSTPORT_RE.match(h):
                 raise ValueError(f"'{h}' is not host:port")
@@ -154,22 +152,28 @@ class Settings(BaseSettings):
             raise SettingsError(_explain(exc, {})) from None
 
 
-def _explain(exc: ValidationError, file_keys: dict[str, str]) -> str:
-    lines = ["invalid settings:"]
+def _explain(exc: ValidationError, file_keys: dict[str, str], env_keys: frozenset[str] = frozenset()) -> str:
+    """One line per problem, naming where the value came from."""
+    lines = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "settings"
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            src = file_keys.get(loc, "the config file")
-            lines.append(f"  {loc} (in {src}): unknown setting")
+            lines.append(f"'{loc}' in {file_keys.get(loc, 'the config file')}: unknown setting")
             continue
-        name = f"{ENV_PREFIX}{loc.upper()}" if loc != "settings" else "settings"
+        if not loc:  # a rule across fields: the message names the variables itself
+            lines.append(msg)
+            continue
+        if loc in file_keys and loc not in env_keys:
+            name = f"'{loc}' in {file_keys[loc]}"
+        else:
+            name = f"{ENV_PREFIX}{loc.upper()}"
         value = err.get("input")
         shown = f" (got {value!r})" if value is not None and not isinstance(value, dict) else ""
-        msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"  {name}: {msg}{shown}")
-    if len(lines) == 2:  # a single problem: one line, so the CLI prints one clear line
-        return f"{lines[0]} {lines[1].strip()}"
-    return "\n".join(lines)
+        lines.append(f"{name}: {msg}{shown}")
+    if len(lines) == 1:  # a single problem: one line, so the CLI prints one clear line
+        return f"invalid settings: {lines[0]}"
+    return "invalid settings:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -208,11 +212,11 @@ def load_settings(config_file: str | os.PathLike | None = None, **overrides: Any
     unknown_env = sorted(k for k in env_keys if k not in Settings.model_fields)
     if unknown_env:
         names = ", ".join(f"{ENV_PREFIX}{k.upper()}" for k in unknown_env)
-        raise SettingsError(f"unknown environment setting(s): {names}; see 'distillwatch settings --help'")
+        raise SettingsError(f"unknown environment setting(s): {names}; run 'distillwatch settings' for the list")
     # File values go in as init kwargs only where no environment variable overrides them.
     init = {k: v for k, v in file_values.items() if k not in env_keys}
     init.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return Settings(**init)
     except ValidationError as exc:
-        raise SettingsError(_explain(exc, {k: str(path) for k in file_values})) from None
+        raise SettingsError(_explain(exc, {k: str(path) for k in file_values}, frozenset(env_keys))) from None

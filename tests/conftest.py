@@ -2,7 +2,7 @@
 
 The broker is the embedded tansu (started once per session through the
 project's own :class:`streams.broker.EmbeddedBroker`), or the cluster named by
-``DISTILLWATCH_TEST_BROKER`` when that is set. Every test that needs a worker
+``DW_TEST_BROKER`` when that is set. Every test that needs a worker
 gets its own app id and topic names, so tests never see each other's data.
 """
 
@@ -24,7 +24,7 @@ from streams.topics import ensure_topics
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
-    configured = os.environ.get("DISTILLWATCH_TEST_BROKER")
+    configured = os.environ.get("DW_TEST_BROKER")
     if configured:
         yield configured
         return
@@ -36,7 +36,7 @@ def kafka_bootstrap() -> Iterator[str]:
 def _clean_env(monkeypatch):
     """Settings come from the environment: no test sees the caller's."""
     for key in list(os.environ):
-        if key.startswith("DISTILLWATCH_") and key != "DISTILLWATCH_TEST_BROKER":
+        if key.startswith("DISTILLWATCH_"):
             monkeypatch.delenv(key)
 
 
