@@ -42,7 +42,7 @@ def _counts(labels: list[AccountLabel]) -> dict:
 
 
 def write_file(scenario: Scenario, path: str | Path, labels_path: str | Path | None = None,
-               progress: Progress | None = None) -> dict:
+               progress: Progress | None = None, progress_every: int = PROGRESS_EVERY) -> dict:
     """Write the stream as JSON Lines (gzip if the name ends in .gz) plus a labels file.
 
     Returns counts: ``events`` (valid lines, duplicates included), ``duplicates``
@@ -56,7 +56,7 @@ def write_file(scenario: Scenario, path: str | Path, labels_path: str | Path | N
     f = gzip.open(path, "wb", compresslevel=3) if path.name.endswith(".gz") else open(path, "wb")
     buf: list[bytes] = []
     n = n_dup = n_inv = 0
-    next_progress = PROGRESS_EVERY
+    next_progress = progress_every
     t = scenario.start
     with f:
         for t, _acct, b, kind in stream(scenario):
@@ -72,7 +72,7 @@ def write_file(scenario: Scenario, path: str | Path, labels_path: str | Path | N
                 f.write(b"\n".join(buf))
                 buf.clear()
             if progress is not None and n >= next_progress:
-                next_progress += PROGRESS_EVERY
+                next_progress += progress_every
                 progress(n, t)
         if buf:
             buf.append(b"")
@@ -86,7 +86,7 @@ def write_file(scenario: Scenario, path: str | Path, labels_path: str | Path | N
 
 def write_kafka(scenario: Scenario, bootstrap: str, topic: str, *, speed: float | None = None,
                 labels_path: str | Path | None = None, stop: threading.Event | None = None,
-                progress: Progress | None = None) -> dict:
+                progress: Progress | None = None, progress_every: int = PROGRESS_EVERY) -> dict:
     """Produce the stream to Kafka (value = event bytes, key = account id).
 
     ``speed=None`` sends as fast as possible with the scenario's timestamps.
@@ -120,7 +120,7 @@ def write_kafka(scenario: Scenario, bootstrap: str, topic: str, *, speed: float 
     keyless_rate = scenario.keyless_rate
     origin = scenario.start + shift  # event time of the first moment
     n = n_dup = n_inv = n_keyless = 0
-    next_progress = PROGRESS_EVERY
+    next_progress = progress_every
     t = origin
     send = producer.send
     try:
@@ -150,7 +150,7 @@ def write_kafka(scenario: Scenario, bootstrap: str, topic: str, *, speed: float 
                 if kind == DUPLICATE:
                     n_dup += 1
             if progress is not None and n >= next_progress:
-                next_progress += PROGRESS_EVERY
+                next_progress += progress_every
                 progress(n, t)
     finally:
         producer.flush()

@@ -20,21 +20,31 @@ record per changelog batch (``producer_max_batch_size=1``).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["EmbeddedBroker", "BrokerError", "broker_for", "free_port", "wait_for_kafka"]
+__all__ = ["EmbeddedBroker", "BrokerError", "broker_for", "die_with_parent", "free_port", "wait_for_kafka"]
 
 
 class BrokerError(RuntimeError):
     """The embedded broker could not be found, started or reached."""
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for child processes: SIGTERM the child when its parent dies
+    (Linux ``PR_SET_PDEATHSIG``), so a killed demo or test run leaves no broker
+    or worker behind. A no-op elsewhere."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -140,6 +150,7 @@ class EmbeddedBroker:
         self._proc = subprocess.Popen(
             cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=env, start_new_session=True,
+            preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
         )
         try:
             self._wait_ready(timeout)

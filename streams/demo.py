@@ -12,7 +12,6 @@ behind.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -25,19 +24,13 @@ from pathlib import Path
 
 import orjson
 
-from .broker import BrokerError, EmbeddedBroker, free_port
+from .broker import BrokerError, EmbeddedBroker, die_with_parent, free_port
 from .settings import ENV_PREFIX, Settings
 from .topics import ensure_topics
 
 __all__ = ["run_demo", "WorkerProcess"]
 
 SEVERITY_STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class WorkerProcess:
@@ -62,7 +55,7 @@ class WorkerProcess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
         )
         return self
 
@@ -231,8 +224,8 @@ def run_demo(
     def on_signal(signum, frame):
         stop.set()
 
-    old_term = signal.signal(signal.SIGTERM, on_signal)
-    old_int = signal.signal(signal.SIGINT, on_signal)
+    # Ctrl-C, kill, or the terminal closing: stop everything in order.
+    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     broker = None
     worker = None
     watcher = None
@@ -262,15 +255,17 @@ def run_demo(
         labels_path = wd / "labels.jsonl"
         scenario = simulator.Scenario(seed=seed, hours=24.0, scale=scale, invalid_rate=0.001, keyless_rate=0.05)
 
+        sim_state["t0"] = time.time()  # paced mode: event time starts at the wall clock
+
         def progress(done: int, sim_time: float) -> None:
             sim_state["events"] = done
-            sim_state["hours"] = max(0.0, (sim_time - sim_state.setdefault("t0", sim_time)) / 3600.0)
+            sim_state["hours"] = max(0.0, (sim_time - sim_state["t0"]) / 3600.0)
 
         def produce() -> None:
             try:
                 counts = simulator.write_kafka(
                     scenario, bootstrap, settings.input_topic, speed=speed, labels_path=labels_path,
-                    stop=stop, progress=progress,
+                    stop=stop, progress=progress, progress_every=200,
                 )
                 sim_state["events"] = counts.get("events", sim_state["events"])
                 sim_state["done"] = True
@@ -331,8 +326,8 @@ def run_demo(
             worker.stop()
         if broker is not None:
             broker.stop()
-        signal.signal(signal.SIGTERM, old_term)
-        signal.signal(signal.SIGINT, old_int)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
         if tmp is not None:
             tmp.cleanup()
 

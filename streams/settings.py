@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     def _store(cls, v: str) -> str:
         if v not in ("memory://", "rocksdb://"):
             raise ValueError(f"'{v}' is not a supported store (memory:// or rocksdb://)")
+        if v == "rocksdb://":
+            import importlib.util
+
+            if importlib.util.find_spec("rocksdict") is None:
+                raise ValueError("rocksdb:// needs the rocksdict package: pip install 'distillwatch[rocksdb]'")
         return v
 
     @field_validator("rules_file")

@@ -77,3 +77,34 @@ def test_demo_shows_a_harvester_alert_and_ctrl_c_stops_everything(tmp_path):
     assert not _alive(broker_pid) and not _alive(worker_pid)
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0, "the broker port still accepts connections"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP], ids=["killed", "terminal-closed"])
+def test_demo_killed_or_hung_up_leaves_no_process_behind(tmp_path, sig):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILLWATCH_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "demo", "--plain", "--workdir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    text = ""
+    try:
+        for line in proc.stdout:
+            text += line
+            if line.startswith("worker pid"):
+                break
+        broker_pid = int(re.search(r"\(pid (\d+)", text).group(1))
+        worker_pid = int(re.search(r"worker pid (\d+)", text).group(1))
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (_alive(broker_pid) or _alive(worker_pid)):
+        time.sleep(0.2)
+    assert not _alive(broker_pid), "broker outlived the demo"
+    assert not _alive(worker_pid), "worker outlived the demo"
