@@ -69,9 +69,9 @@ from __future__ import annotations
 import hashlib
 import heapq
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from random import Random
-from typing import Callable, Iterator
 
 from . import text as T
 

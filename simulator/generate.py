@@ -11,8 +11,8 @@ from __future__ import annotations
 import heapq
 import math
 import time
+from collections.abc import Iterator
 from random import Random
-from typing import Iterator
 
 import orjson
 

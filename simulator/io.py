@@ -5,9 +5,9 @@ from __future__ import annotations
 import gzip
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from random import Random
-from typing import Callable
 
 import orjson
 

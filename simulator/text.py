@@ -14,7 +14,7 @@ outputs + machine timing), not a single keyword.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 R = Callable[[], float]
 

@@ -11,7 +11,7 @@ import copy
 import json
 import math
 import pickle
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -624,7 +624,7 @@ def test_timestamp_strings_parse_to_the_right_instant(moment, sep, frac, offset_
         offset = timedelta(minutes=offset_min)
     text = f"{moment:%Y-%m-%d}{sep}{moment:%H:%M:%S}{frac}{suffix}"
     micros = int(frac[1:7].ljust(6, "0")) if frac else 0
-    expected = (moment - offset).replace(tzinfo=timezone.utc).timestamp() + micros / 1e6
+    expected = (moment - offset).replace(tzinfo=UTC).timestamp() + micros / 1e6
     assert parse_timestamp(text) == pytest.approx(expected, abs=1e-6)
     assert parse_timestamp(text) == contract._parse_ts_slow(text)
 

@@ -209,8 +209,9 @@ def test_default_rules_load_and_validate():
     ],
 )
 def test_bad_rules_are_rejected_with_a_reason(mutate, message):
-    import yaml
     from importlib import resources
+
+    import yaml
 
     doc = yaml.safe_load(resources.files("detectors").joinpath("rules.yaml").read_text())
     mutate(doc)
