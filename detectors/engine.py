@@ -10,6 +10,12 @@ emits one alert (a plain dict, ready to serialise) with a deterministic
 ``alert_id``: the same events in the same order give the same alerts, in a
 Faust worker or in ``distillwatch replay``.
 
+Population-level state — when each model was first used, the online models,
+the population baselines — lives in a :class:`PartitionContext`, one per
+Kafka partition (replay emulates the partitioning, see
+:func:`partition_for`), so a worker and replay see the same population in the
+same order.
+
 >>> from detectors.contract import Event
 >>> det = Detector()
 >>> state = det.new_state("acct-9")
@@ -30,16 +36,35 @@ from __future__ import annotations
 
 import hashlib
 import math
+import struct
 from typing import Any
 
 from .contract import Event, format_timestamp
-from .features import absorb, features
-from .rules import SEVERITIES, Rules
+from .coordination import CoordinationConfig, Evidence, Fingerprint
+from .features import ModelCalendar, absorb, features
+from .models import AnomalyModel, LabelModel, ModelVersionError, PageHinkley, PopulationStats
+from .rules import SEVERITIES, Assessment, Rules
 from .state import AccountState, StateVersionError
 
-__all__ = ["Detector", "request_hash", "DETECTOR_VERSION"]
+__all__ = ["Detector", "PartitionContext", "request_hash", "partition_for", "DETECTOR_VERSION"]
 
-DETECTOR_VERSION = "distillwatch-detectors/1"
+DETECTOR_VERSION = "distillwatch-detectors/2"
+
+#: Fingerprints are published at most this often per account (event time).
+FINGERPRINT_INTERVAL = 1800.0
+#: ... and only by accounts whose content evidence reaches this.
+FINGERPRINT_MIN_CONTENT = 0.15
+
+#: Page-Hinkley parameters of the per-account change detector, run on the
+#: account's content evidence at each scoring (values in 0..1).
+PAGE_HINKLEY = dict(min_instances=10, delta=0.05, threshold=1.5, alpha=0.9999, mode="both")
+
+#: Features the anomaly model does not see: counters of the account's age,
+#: and evidence that is not behaviour.
+MODEL_EXCLUDED = frozenset({"events", "active_hours", "behaviour_change", "cluster_strength", "cluster_size"})
+
+_CTX_MAGIC = b"DWC"
+CONTEXT_VERSION = 1
 
 
 def request_hash(request_id: str) -> int:
@@ -47,6 +72,36 @@ def request_hash(request_id: str) -> int:
     return int.from_bytes(
         hashlib.blake2b(request_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little"
     )
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as in the Java
+    client, kafka-python and aiokafka) assigns to ``key``: replay uses it to
+    give each emulated partition the accounts a worker's partition would see."""
+    data = bytearray(key)
+    length = len(data)
+    seed, m, r = 0x9747B28C, 0x5BD1E995, 24
+    h = (seed ^ length) & 0xFFFFFFFF
+    n4 = length // 4
+    for i in range(n4):
+        k = data[4 * i] | data[4 * i + 1] << 8 | data[4 * i + 2] << 16 | data[4 * i + 3] << 24
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> r
+        k = (k * m) & 0xFFFFFFFF
+        h = (h * m) & 0xFFFFFFFF
+        h ^= k
+    rest = length & 3
+    if rest == 3:
+        h ^= data[4 * n4 + 2] << 16
+    if rest >= 2:
+        h ^= data[4 * n4 + 1] << 8
+    if rest >= 1:
+        h ^= data[4 * n4]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return (h & 0x7FFFFFFF) % partitions
 
 
 def _digest(*parts: object, size: int) -> str:
@@ -57,6 +112,59 @@ def _digest(*parts: object, size: int) -> str:
     return h.hexdigest()
 
 
+class PartitionContext:
+    """Population-level state of one partition: when each model was first used,
+    the online anomaly model, the model trained on analyst labels, and the
+    population baselines of every feature. See :mod:`detectors.models`.
+
+    Serialised as one versioned blob (:meth:`to_bytes`); a part that cannot be
+    read (another schema, another river version) starts afresh on its own.
+    """
+
+    __slots__ = ("calendar", "anomaly", "labels", "population")
+
+    def __init__(self, calendar=None, anomaly=None, labels=None, population=None):
+        self.calendar = calendar if calendar is not None else ModelCalendar()
+        self.anomaly = anomaly if anomaly is not None else AnomalyModel()
+        self.labels = labels if labels is not None else LabelModel()
+        self.population = population if population is not None else PopulationStats()
+
+    def to_bytes(self) -> bytes:
+        cal = self.calendar.first_seen
+        parts = [_CTX_MAGIC, bytes([CONTEXT_VERSION]), struct.pack("<I", len(cal))]
+        parts += [struct.pack("<Id", h, t) for h, t in cal.items()]
+        for model in (self.anomaly, self.labels, self.population):
+            blob = model.to_bytes()
+            parts.append(struct.pack("<I", len(blob)))
+            parts.append(blob)
+        return b"".join(parts)
+
+    @classmethod
+    def from_bytes(cls, data: bytes | None) -> PartitionContext:
+        """A context from stored bytes; whatever cannot be read starts afresh."""
+        ctx = cls()
+        if not data or data[:3] != _CTX_MAGIC or len(data) < 8 or data[3] != CONTEXT_VERSION:
+            return ctx
+        try:
+            (count,) = struct.unpack_from("<I", data, 4)
+            off = 8
+            for _ in range(count):
+                h, t = struct.unpack_from("<Id", data, off)
+                ctx.calendar.first_seen[h] = t
+                off += 12
+            for attr, kind in (("anomaly", AnomalyModel), ("labels", LabelModel), ("population", PopulationStats)):
+                (n,) = struct.unpack_from("<I", data, off)
+                off += 4
+                try:
+                    setattr(ctx, attr, kind.from_bytes(data[off : off + n]))
+                except ModelVersionError:
+                    pass  # keep the fresh one
+                off += n
+        except struct.error:
+            return cls()
+        return ctx
+
+
 class Detector:
     """Per-account detection: de-duplicate, update, score, alert.
 
@@ -64,15 +172,30 @@ class Detector:
     ----------
     rules
         Signals, scoring schedule and policy; :meth:`Rules.default` when ``None``.
+    coordination
+        When fingerprint sharing counts as coordination.
     """
 
-    def __init__(self, rules: Rules | None = None):
+    def __init__(self, rules: Rules | None = None, coordination: CoordinationConfig | None = None):
         self.rules = rules if rules is not None else Rules.default()
+        self.coordination = coordination if coordination is not None else CoordinationConfig()
 
     # -- state ---------------------------------------------------------------
 
     def new_state(self, account_id: str) -> AccountState:
         return AccountState(account_id)
+
+    def new_context(self) -> PartitionContext:
+        return PartitionContext()
+
+    def load_context(self, data: bytes | None) -> PartitionContext:
+        return PartitionContext.from_bytes(data)
+
+    def learn_label(self, state: AccountState, abusive: bool, ctx: PartitionContext, now: float | None = None) -> None:
+        """An analyst's verdict on the account, joined with its latest features,
+        teaches the partition's label model."""
+        x = {k: v for k, v in features(state, now=now).items() if k not in MODEL_EXCLUDED}
+        ctx.labels.learn_one(x, abusive)
 
     def load_state(self, account_id: str, data: bytes | None) -> AccountState:
         """State from stored bytes; a fresh state when absent or unreadable
@@ -86,15 +209,23 @@ class Detector:
 
     # -- per event -----------------------------------------------------------
 
-    def process(self, state: AccountState, ev: Event, alerts: list[dict[str, Any]]) -> bool:
-        """Fold ``ev`` into ``state``; append any alerts to ``alerts``.
+    def process(
+        self,
+        state: AccountState,
+        ev: Event,
+        alerts: list[dict[str, Any]],
+        ctx: PartitionContext | None = None,
+        fingerprints: list[Fingerprint] | None = None,
+    ) -> bool:
+        """Fold ``ev`` into ``state``; append any alerts to ``alerts`` and any
+        coordination fingerprints to ``fingerprints``.
 
         Returns False when ``ev`` is a duplicate delivery (its request id was
         seen recently for this account); the state is then unchanged.
         """
         if state.dedup_seen(request_hash(ev.request_id)):
             return False
-        absorb(state, ev)
+        absorb(state, ev, ctx.calendar if ctx is not None else None)
         rules = self.rules
         if state.n < rules.min_events:
             return True
@@ -102,16 +233,76 @@ class Detector:
         if state.n - state.n_scored_at >= rules.interval_events or not (
             ts - state.last_scored_ts < rules.interval_seconds
         ):
-            self._score(state, ev, alerts)
+            self._score(state, ts, ev.request_id, alerts, ctx, fingerprints)
         return True
 
-    def _score(self, state: AccountState, ev: Event, alerts: list[dict[str, Any]]) -> None:
+    def apply_evidence(
+        self,
+        state: AccountState,
+        evidence: Evidence,
+        alerts: list[dict[str, Any]],
+        ctx: PartitionContext | None = None,
+    ) -> None:
+        """Take in cluster evidence for the account and re-score it."""
+        fresh = bool(state.cluster_id) and evidence.ts - state.cluster_ts < 86400.0
+        if fresh and evidence.cluster_id != state.cluster_id and evidence.strength <= state.cluster_strength:
+            return  # already linked to a stronger cluster
+        new_link = not fresh
+        state.cluster_id = evidence.cluster_id
+        state.cluster_size = min(evidence.size, 65535)
+        state.cluster_strength = evidence.strength
+        state.cluster_ts = evidence.ts if not fresh else max(evidence.ts, state.cluster_ts)
+        if state.n < self.rules.min_events:
+            return
+        self._score(state, max(evidence.ts, state.last_ts), None, alerts, ctx, None, evidence, new_link)
+
+    # -- scoring and policy ----------------------------------------------------
+
+    def assess(
+        self, state: AccountState, now: float, ctx: PartitionContext | None, learn: bool = False
+    ) -> tuple[dict[str, float], Assessment]:
+        """Features, model outputs and the rules' verdict for the account.
+
+        With ``learn``, the anomaly model scores the account *then* learns it
+        (score before learn; it keeps anomalies out of its own baseline) and the
+        population baselines take the account in.
+        """
+        feats = features(state, now=now)
+        if ctx is not None:
+            x = {k: v for k, v in feats.items() if k not in MODEL_EXCLUDED}
+            model = ctx.anomaly
+            raw = model.update(x) if learn else model.score_one(x)
+            feats["anomaly_evidence"] = model.anomaly_evidence(raw) if model.is_warm else 0.0
+            p = ctx.labels.predict_proba_one(x)
+            feats["label_probability"] = p if p is not None else 0.0
+            if learn:
+                ctx.population.update(feats)
+        return feats, self.rules.score(feats)
+
+    def _score(
+        self,
+        state: AccountState,
+        ts: float,
+        request_id: str | None,
+        alerts: list[dict[str, Any]],
+        ctx: PartitionContext | None,
+        fingerprints: list[Fingerprint] | None,
+        evidence: Evidence | None = None,
+        new_cluster: bool = False,
+    ) -> None:
         rules = self.rules
-        ts = ev.ts
-        feats = features(state)
-        score, reasons = rules.score(feats)
-        state.n_scored_at = state.n
-        state.last_scored_ts = ts if math.isnan(state.last_scored_ts) else max(ts, state.last_scored_ts)
+        scheduled = evidence is None
+        feats, a = self.assess(state, ts, ctx, learn=scheduled)
+        if scheduled:
+            if self._change_detected(state, a.content):
+                state.change_ts = ts
+                feats, a = self.assess(state, ts, ctx)
+            state.n_scored_at = state.n
+            state.last_scored_ts = ts if math.isnan(state.last_scored_ts) else max(ts, state.last_scored_ts)
+            state.last_content = a.content
+            if fingerprints is not None:
+                self._fingerprints(state, ts, a.content, fingerprints)
+        score = a.score
         state.last_score = score
         level = rules.severity(score)
         if state.ep_severity == 0:
@@ -122,39 +313,98 @@ class Detector:
             state.ep_opened_ts = ts
             state.ep_hot_ts = ts
             state.ep_peak = score
-            alerts.append(self._alert(state, ev, "opened", score, reasons, feats))
+            alerts.append(self._alert(state, ts, request_id, "opened", a, feats, ctx, evidence))
             return
         state.ep_peak = max(state.ep_peak, score)
         if score >= rules.close_below:
             state.ep_hot_ts = max(ts, state.ep_hot_ts)
         if level > state.ep_severity:
             state.ep_severity = level
-            alerts.append(self._alert(state, ev, "escalated", score, reasons, feats))
+            alerts.append(self._alert(state, ts, request_id, "escalated", a, feats, ctx, evidence))
         elif score < rules.close_below and ts - state.ep_hot_ts >= rules.quiet_seconds:
-            alerts.append(self._alert(state, ev, "resolved", score, reasons, feats))
+            alerts.append(self._alert(state, ts, request_id, "resolved", a, feats, ctx, evidence))
             state.ep_severity = 0
             state.ep_seq = 0
             state.ep_opened_ts = math.nan
             state.ep_hot_ts = math.nan
             state.ep_peak = 0.0
+        elif evidence is not None and new_cluster:
+            alerts.append(self._alert(state, ts, request_id, "linked", a, feats, ctx, evidence))
+
+    @staticmethod
+    def _change_detected(state: AccountState, x: float) -> bool:
+        """Page-Hinkley test (either direction) on the account's content evidence."""
+        ph = PageHinkley.from_tuple(
+            (state.ph_n, state.ph_mean, state.ph_sum_up, state.ph_sum_down, state.ph_min_up, state.ph_max_down),
+            **PAGE_HINKLEY,
+        )
+        changed = ph.update(x)
+        (state.ph_n, state.ph_mean, state.ph_sum_up, state.ph_sum_down, state.ph_min_up, state.ph_max_down) = (
+            ph.to_tuple()
+        )
+        return changed
+
+    def _fingerprints(self, state: AccountState, ts: float, content: float, out: list[Fingerprint]) -> None:
+        if content < FINGERPRINT_MIN_CONTENT or ts - state.fp_ts < FINGERPRINT_INTERVAL:
+            return
+        state.fp_ts = ts
+        acct = state.account_id
+        cnts = state.tpl_cnt
+        total = sum(cnts)
+        if total >= 5.0:
+            top = max(range(len(cnts)), key=cnts.__getitem__)
+            if cnts[top] / total >= 0.2:
+                out.append(Fingerprint(acct, "template", state.tpl_sig[top], ts, content))
+        for h in list(state.prefixes)[:4]:
+            if h:
+                out.append(Fingerprint(acct, "prefix", h, ts, content))
 
     def _alert(
-        self, state: AccountState, ev: Event, status: str, score: float, reasons, feats
+        self,
+        state: AccountState,
+        ts: float,
+        request_id: str | None,
+        status: str,
+        a: Assessment,
+        feats: dict[str, float],
+        ctx: PartitionContext | None,
+        evidence: Evidence | None,
     ) -> dict[str, Any]:
         state.ep_seq += 1
         opened_ms = int(round(state.ep_opened_ts * 1000))
-        episode_id = _digest(state.account_id, opened_ms, size=8)
+        reasons = []
+        population = ctx.population if ctx is not None else None
+        for r in a.reasons[: self.rules.top_reasons]:
+            d = r.to_dict()
+            if population is not None:
+                d["baseline"] = population.baseline(r.feature)
+            reasons.append(d)
+        cluster = None
+        if evidence is not None:
+            cluster = {
+                "cluster_id": f"{evidence.cluster_id:016x}",
+                "kind": evidence.kind,
+                "size": evidence.size,
+                "strength": evidence.strength,
+                "related_accounts": list(evidence.related),
+            }
+        elif state.cluster_id and feats.get("cluster_strength", 0.0) > 0.0:
+            cluster = {"cluster_id": f"{state.cluster_id:016x}", "size": state.cluster_size,
+                       "strength": state.cluster_strength}
         return {
             "alert_id": _digest(state.account_id, opened_ms, state.ep_seq, status, size=16),
             "account_id": state.account_id,
-            "episode_id": episode_id,
+            "episode_id": _digest(state.account_id, opened_ms, size=8),
             "status": status,
             "severity": SEVERITIES[state.ep_severity],
-            "score": round(score, 4),
-            "detected_at": format_timestamp(ev.ts),
+            "score": round(a.score, 4),
+            "content": round(a.content, 4),
+            "pattern": round(a.pattern, 4),
+            "detected_at": format_timestamp(ts),
             "episode_opened_at": format_timestamp(state.ep_opened_ts),
-            "request_id": ev.request_id,
-            "reasons": [r.to_dict() for r in reasons[: self.rules.top_reasons]],
+            "request_id": request_id,
+            "cluster": cluster,
+            "reasons": reasons,
             "features": {k: round(v, 4) for k, v in feats.items()},
             "detector": DETECTOR_VERSION,
         }

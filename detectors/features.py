@@ -20,41 +20,138 @@ their arguments (event time only, no clock).
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import re
+import zlib
 
 from .contract import Event
 from .state import (
+    KNOWN_FIELDS,
     N_PROFILE,
     P_5XX,
     P_429,
+    P_CAP_USE,
+    P_DEPTH,
     P_ELICIT,
     P_IN,
     P_LENGTH,
     P_LOGPROBS,
     P_LOGPROBS_LONG,
+    P_MAX_TOKENS,
     P_MULTI_N,
+    P_NEW_MODEL,
     P_OUT,
+    P_REASONING,
+    P_REPEAT,
     P_SINGLE,
+    P_SWEEP,
+    P_TEMP,
+    P_TEMP_SQ,
+    P_TEMPLATE,
     P_TOOLS,
     PROFILE_WINDOW,
     RATE_HORIZONS,
+    RECENT_PROMPTS,
+    TEMPLATE_SLOTS,
     AccountState,
+    add_capped,
+    count_set,
 )
 from .text import elicits_reasoning
 
-__all__ = ["absorb", "features", "FEATURE_NAMES", "LONG_OUTPUT_TOKENS"]
+__all__ = [
+    "absorb",
+    "features",
+    "FEATURE_NAMES",
+    "LONG_OUTPUT_TOKENS",
+    "stable_hash",
+    "template_signature",
+    "network_prefix",
+    "ModelCalendar",
+]
 
 #: A completion at least this long makes logprobs on it look like harvesting
 #: (multiple-choice evals ask for logprobs on 1-5 tokens).
 LONG_OUTPUT_TOKENS = 256
 
+#: Decay horizon of the hour-of-day activity profile, seconds.
+HOURS_TAU = 2 * 86400.0
+
+#: A model counts as "new" for this long after the population first used it.
+NEW_MODEL_WINDOW = 2 * 86400.0
+
 _EXP = math.exp
 _LOG = math.log
 _MIN_ALPHA = 1.0 / PROFILE_WINDOW
 _TAUS = RATE_HORIZONS
+_WORD = re.compile(r"\w+")
+_DIGITS = re.compile(r"\d+")
+_CRC = zlib.crc32
 
 
-def absorb(state: AccountState, ev: Event) -> None:
+def stable_hash(s: str) -> int:
+    """Non-zero 32-bit hash, the same in every process (not Python's ``hash``)."""
+    return _CRC(s.encode("utf-8", "surrogatepass")) or 1
+
+
+def template_signature(text: str) -> int:
+    """MinHash of a prompt's word bigrams: prompts made from one template
+    share it with a probability equal to the Jaccard similarity of their
+    bigram sets, so slot-filled variants of a template usually collide while
+    unrelated prompts do not. Digits are normalised; only the first 64 and the
+    last 32 words count (bounded cost).
+
+    >>> a = template_signature("As an expert in topology, solve: prove X. Show all work.")
+    >>> a == template_signature("As an expert in topology, solve: prove X. Show all work.")
+    True
+    """
+    words = _WORD.findall(_DIGITS.sub("0", text[:600].casefold()))
+    if len(text) > 600:
+        words += _WORD.findall(_DIGITS.sub("0", text[-300:].casefold()))[-32:]
+    words = words[:96]
+    if len(words) < 2:
+        return stable_hash(" ".join(words)) if words else 0
+    return min(_CRC(f"{a} {b}".encode()) for a, b in zip(words, words[1:])) or 1
+
+
+def network_prefix(ip: str) -> str:
+    """The /24 of an IPv4 address or the /48 of an IPv6 address."""
+    if ":" not in ip:
+        return ip.rpartition(".")[0]
+    try:
+        return ipaddress.IPv6Address(ip).packed[:6].hex()
+    except ValueError:
+        return ip
+
+
+class ModelCalendar:
+    """When the population first used each model (bounded; event time).
+
+    Shared by the accounts of one partition; it makes "traffic moved to a
+    newly released model" measurable without a list of release dates.
+    """
+
+    __slots__ = ("first_seen", "capacity")
+
+    def __init__(self, capacity: int = 512):
+        self.first_seen: dict[int, float] = {}
+        self.capacity = capacity
+
+    def observe(self, model_hash: int, ts: float) -> float:
+        first = self.first_seen.get(model_hash)
+        if first is None:
+            if len(self.first_seen) >= self.capacity:  # forget the oldest model
+                del self.first_seen[min(self.first_seen, key=self.first_seen.__getitem__)]
+            self.first_seen[model_hash] = ts
+            return ts
+        if ts < first:
+            self.first_seen[model_hash] = ts
+            return ts
+        return first
+
+
+def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None) -> None:
     """Fold one (already de-duplicated) event into ``state``."""
     ts = ev.ts
     n = state.n
@@ -63,6 +160,7 @@ def absorb(state: AccountState, ev: Event) -> None:
     if n == 0:
         state.first_ts = ts
         state.last_ts = ts
+        state.hours_ts = ts
         for i in range(len(rates)):
             rates[i] = 1.0
     else:
@@ -83,14 +181,59 @@ def absorb(state: AccountState, ev: Event) -> None:
     n += 1
     state.n = n
 
-    out = ev.output_tokens or 0
+    # hour-of-day profile, decayed at most once per hour of event time
+    hours = state.hours
+    if ts - state.hours_ts >= 3600.0:
+        k = _EXP(-(ts - state.hours_ts) / HOURS_TAU)
+        for i in range(24):
+            hours[i] *= k
+        state.hours_ts = ts
+    hours[int(ts // 3600.0) % 24] += 1.0
+
+    # who and where
+    if ev.api_key_id:
+        add_capped(state.keys, stable_hash(ev.api_key_id))
+    if ev.client_ip:
+        add_capped(state.prefixes, stable_hash(network_prefix(ev.client_ip)))
+    model_h = stable_hash(ev.model)
+    add_capped(state.models, model_h)
+    new_model = 0.0
+    if calendar is not None:
+        released = calendar.observe(model_h, ts)
+        if released > state.first_ts + 3600.0 and ts - released < NEW_MODEL_WINDOW:
+            new_model = 1.0
+
+    # what the prompt looks like (text reduced to fingerprints here, then dropped)
+    text = ev.prompt_text
+    template_hit = repeat = sweep = elicit = 0.0
+    if text:
+        elicit = 1.0 if elicits_reasoning(text) else 0.0
+        sig = template_signature(text)
+        template_hit = _template_observe(state, sig)
+        th = stable_hash(text[:2000])
+        ring, models = state.recent_text, state.recent_model
+        for i in range(RECENT_PROMPTS):
+            if ring[i] == th:
+                repeat = 1.0
+                if models[i] != model_h:
+                    sweep = 1.0
+        pos = state.recent_pos
+        ring[pos] = th
+        models[pos] = model_h
+        state.recent_pos = (pos + 1) % RECENT_PROMPTS
+
+    # usage.output_tokens counts every choice of an n > 1 request: lengths are per choice
+    choices = ev.n or 1
+    out = (ev.output_tokens or 0) / choices
     logprobs = 1.0 if (ev.logprobs or (ev.top_logprobs or 0) > 0) else 0.0
     mc = ev.messages_count
+    max_tokens = ev.max_tokens
+    temp = ev.temperature
     x = (
         float(ev.input_tokens or 0),
-        float(out),
+        out,
         1.0 if mc == 1 else 0.0,  # unknown depth is no evidence
-        1.0 if elicits_reasoning(ev.prompt_text) else 0.0,
+        elicit,
         logprobs,
         logprobs if out >= LONG_OUTPUT_TOKENS else 0.0,
         1.0 if (ev.n or 1) > 1 else 0.0,
@@ -98,11 +241,50 @@ def absorb(state: AccountState, ev: Event) -> None:
         1.0 if ev.status_code == 429 else 0.0,
         1.0 if ev.status_code >= 500 else 0.0,
         1.0 if (ev.tools_count or 0) > 0 else 0.0,
+        float(mc) if mc is not None else None,
+        min(1.0, out / max_tokens) if (max_tokens and ev.output_tokens is not None) else None,
+        _LOG(max_tokens) / 0.6931471805599453 if max_tokens else None,
+        temp,
+        temp * temp if temp is not None else None,
+        template_hit,
+        repeat,
+        sweep,
+        new_model,
+        min(1.0, (ev.reasoning_tokens or 0) / (ev.output_tokens or 0)) if ev.output_tokens else 0.0,
     )
     a = 1.0 / n if n < PROFILE_WINDOW else _MIN_ALPHA
     p = state.profile
+    known = state.known
     for i in range(N_PROFILE):
-        p[i] += a * (x[i] - p[i])
+        v = x[i]
+        if v is None:
+            continue
+        if i in KNOWN_FIELDS:
+            # mean over the events that carried the value
+            w = known[i] + 1.0
+            known[i] = w if w < PROFILE_WINDOW else PROFILE_WINDOW
+            b = 1.0 / known[i]
+            p[i] += b * (v - p[i])
+        else:
+            p[i] += a * (v - p[i])
+
+
+def _template_observe(state: AccountState, sig: int) -> float:
+    """Space-saving top-k of template signatures with slow decay; returns 1.0
+    when ``sig`` is the account's dominant template before this event."""
+    sigs, cnts = state.tpl_sig, state.tpl_cnt
+    top = max(range(TEMPLATE_SLOTS), key=cnts.__getitem__)
+    hit = 1.0 if (sigs[top] == sig and cnts[top] >= 2.0) else 0.0
+    for i in range(TEMPLATE_SLOTS):
+        cnts[i] *= 0.995
+    for i in range(TEMPLATE_SLOTS):
+        if sigs[i] == sig:
+            cnts[i] += 1.0
+            return hit
+    low = min(range(TEMPLATE_SLOTS), key=cnts.__getitem__)
+    sigs[low] = sig
+    cnts[low] += 1.0  # space-saving: inherit the evicted count
+    return hit
 
 
 #: Names of the features, in the order :func:`features` returns them.
@@ -113,21 +295,42 @@ FEATURE_NAMES = (
     "rate_per_min_1h",
     "rate_per_min_1d",
     "burst_ratio",
+    "rate_ratio_1h_1d",
     "mean_input_tokens",
     "mean_output_tokens",
     "output_input_ratio",
     "single_turn_share",
+    "mean_conversation_depth",
     "elicitation_share",
     "logprobs_share",
     "logprobs_long_share",
     "multi_n_share",
     "finish_length_share",
+    "cap_use",
+    "mean_max_tokens",
+    "temperature_spread",
     "rate_limited_share",
     "error_share",
     "tools_share",
+    "template_share",
+    "exact_repeat_share",
+    "model_sweep_share",
+    "new_model_share",
+    "reasoning_token_share",
     "timing_regularity",
+    "activity_entropy",
+    "distinct_keys",
+    "distinct_prefixes",
+    "distinct_models",
     "active_hours",
+    "behaviour_change",
+    "cluster_strength",
+    "cluster_size",
 )
+
+#: An account needs this much history before its hour-of-day profile means anything.
+ENTROPY_MIN_SPAN = 12 * 3600.0
+_LOG24 = math.log(24.0)
 
 
 def features(state: AccountState, now: float | None = None) -> dict[str, float]:
@@ -137,17 +340,29 @@ def features(state: AccountState, now: float | None = None) -> dict[str, float]:
     :data:`~detectors.state.RATE_HORIZONS` (a decayed count divided by the
     horizon, so an account younger than the horizon is not inflated).
     ``timing_regularity`` is ``1 / (1 + sd)`` of the log inter-arrival gap:
-    near 1 for a metronome, about 0.4 for Poisson arrivals, lower for bursts.
+    near 1 for a metronome, about 0.44 for Poisson arrivals, lower for bursts.
+    ``activity_entropy`` is the normalised entropy of the hour-of-day profile
+    (1 = evenly round the clock), 0 until the account has 12 h of history.
     """
     last = state.last_ts
+    n = state.n
     if now is None or not now > last:
+        now = last
         decay = [1.0] * len(RATE_HORIZONS)
     else:
         decay = [_EXP(-(now - last) / tau) for tau in RATE_HORIZONS]
     per_min = [c * d * 60.0 / tau for c, d, tau in zip(state.rates, decay, RATE_HORIZONS)]
     p = state.profile
-    n = state.n
     span = (last - state.first_ts) if n else 0.0
+    temp_var = max(0.0, p[P_TEMP_SQ] - p[P_TEMP] * p[P_TEMP])
+    cnts = state.tpl_cnt
+    total = sum(cnts)
+    entropy = 0.0
+    if span >= ENTROPY_MIN_SPAN:
+        hs = sum(state.hours)
+        if hs > 0:
+            entropy = -sum((h / hs) * _LOG(h / hs) for h in state.hours if h > 0) / _LOG24
+    cluster_fresh = n and state.cluster_id and now - state.cluster_ts < 86400.0
     return {
         "events": float(n),
         "rate_per_min_1m": per_min[0],
@@ -155,18 +370,36 @@ def features(state: AccountState, now: float | None = None) -> dict[str, float]:
         "rate_per_min_1h": per_min[2],
         "rate_per_min_1d": per_min[3],
         "burst_ratio": per_min[0] / per_min[2] if per_min[2] > 0 else 0.0,
+        # own history: the last hour against the day (1 = steady; only once a day of history)
+        "rate_ratio_1h_1d": per_min[2] / per_min[3] if per_min[3] > 0 and span >= 86400.0 else 1.0,
         "mean_input_tokens": p[P_IN],
         "mean_output_tokens": p[P_OUT],
         "output_input_ratio": p[P_OUT] / (p[P_IN] + 1.0),
         "single_turn_share": p[P_SINGLE],
+        "mean_conversation_depth": p[P_DEPTH],
         "elicitation_share": p[P_ELICIT],
         "logprobs_share": p[P_LOGPROBS],
         "logprobs_long_share": p[P_LOGPROBS_LONG],
         "multi_n_share": p[P_MULTI_N],
         "finish_length_share": p[P_LENGTH],
+        "cap_use": p[P_CAP_USE],
+        "mean_max_tokens": 2.0 ** p[P_MAX_TOKENS] if state.known[P_MAX_TOKENS] else 0.0,
+        "temperature_spread": math.sqrt(temp_var),
         "rate_limited_share": p[P_429],
         "error_share": p[P_5XX],
         "tools_share": p[P_TOOLS],
+        "template_share": max(cnts) / total if total >= 5.0 else 0.0,
+        "exact_repeat_share": p[P_REPEAT],
+        "model_sweep_share": p[P_SWEEP],
+        "new_model_share": p[P_NEW_MODEL],
+        "reasoning_token_share": p[P_REASONING],
         "timing_regularity": 1.0 / (1.0 + math.sqrt(state.gap_var)) if n > 2 else 0.0,
+        "activity_entropy": entropy,
+        "distinct_keys": float(count_set(state.keys)),
+        "distinct_prefixes": float(count_set(state.prefixes)),
+        "distinct_models": float(count_set(state.models)),
         "active_hours": span / 3600.0,
+        "behaviour_change": 1.0 if now - state.change_ts < 6 * 3600.0 else 0.0,
+        "cluster_strength": state.cluster_strength if cluster_fresh else 0.0,
+        "cluster_size": float(state.cluster_size) if cluster_fresh else 0.0,
     }

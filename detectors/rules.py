@@ -4,14 +4,14 @@ The rules live in YAML (``detectors/rules.yaml`` by default); this module
 validates them into frozen objects and scores a feature vector with them.
 
 >>> rules = Rules.default()
->>> quiet = {name: 0.0 for name in FEATURE_NAMES}
->>> rules.score(quiet)[0]
+>>> quiet = {name: 0.0 for name in INPUT_NAMES}
+>>> rules.score(quiet).score
 0.0
 >>> harvester = dict(quiet, elicitation_share=0.9, single_turn_share=1.0, timing_regularity=0.8,
 ...                  output_input_ratio=12.0)
->>> score, reasons = rules.score(harvester)
->>> round(score, 2), reasons[0].signal
-(0.84, 'reasoning_elicitation')
+>>> a = rules.score(harvester)
+>>> round(a.score, 2), round(a.content, 2), a.reasons[0].signal
+(0.83, 0.93, 'reasoning_elicitation')
 """
 
 from __future__ import annotations
@@ -26,7 +26,15 @@ import yaml
 
 from .features import FEATURE_NAMES
 
-__all__ = ["Signal", "Reason", "Rules", "RulesError", "SEVERITIES"]
+__all__ = ["Signal", "Reason", "Rules", "RulesError", "SEVERITIES", "Assessment", "MODEL_OUTPUTS", "INPUT_NAMES"]
+
+#: Inputs the online models add to the feature vector before scoring
+#: (see detectors/models.py): population-relative anomaly evidence and the
+#: probability from the model trained on analyst labels.
+MODEL_OUTPUTS = ("anomaly_evidence", "label_probability")
+
+#: Everything a signal may read.
+INPUT_NAMES = FEATURE_NAMES + MODEL_OUTPUTS
 
 #: Severity names by level; level 0 means "no episode".
 SEVERITIES = ("none", "info", "warning", "critical")
@@ -79,6 +87,16 @@ class Reason:
             "contribution": round(self.contribution, 4),
             "description": self.description,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """A scored feature vector."""
+
+    score: float  # 0..1
+    content: float  # noisy-OR of the content signals, 0..1
+    pattern: float  # noisy-OR of the pattern signals, 0..1
+    reasons: list[Reason]  # signals that counted, largest contribution first
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +179,7 @@ class Rules:
             seen.add(sig.name)
             if sig.group not in GROUPS:
                 raise fail(f"{where}: group must be one of {', '.join(GROUPS)}, got {sig.group!r}")
-            if sig.feature not in FEATURE_NAMES:
+            if sig.feature not in INPUT_NAMES:
                 raise fail(f"{where}: unknown feature {sig.feature!r}")
             if not sig.high > sig.low:
                 raise fail(f"{where}: high ({sig.high}) must be greater than low ({sig.low})")
@@ -200,13 +218,13 @@ class Rules:
 
     # -- scoring -------------------------------------------------------------
 
-    def score(self, feats: dict[str, float]) -> tuple[float, list[Reason]]:
-        """Score a feature vector: ``(score in [0, 1], reasons by contribution)``."""
+    def score(self, feats: dict[str, float]) -> Assessment:
+        """Score a feature vector (inputs absent from it count as no evidence)."""
         miss = {"content": 1.0, "pattern": 1.0}
         reasons = []
         for sig in self.signals:
-            value = feats[sig.feature]
-            if not math.isfinite(value):
+            value = feats.get(sig.feature)
+            if value is None or not math.isfinite(value):
                 continue
             ev = sig.evidence(value)
             if ev <= 0.0:
@@ -220,7 +238,7 @@ class Rules:
         pattern = 1.0 - miss["pattern"]
         score = content * (self.pattern_base + (1.0 - self.pattern_base) * pattern)
         reasons.sort(key=lambda r: (-r.contribution, r.signal))
-        return min(1.0, max(0.0, score)), reasons
+        return Assessment(min(1.0, max(0.0, score)), content, pattern, reasons)
 
     def severity(self, score: float) -> int:
         """Severity level (0..3) that ``score`` reaches."""

@@ -2,19 +2,23 @@
 
 One :class:`AccountState` per account holds everything the detector keeps
 about it: decayed request rates over several horizons, exponentially weighted
-means of what the account's requests look like, inter-arrival statistics, the
-scoring schedule, the open alert episode, and a small ring of recent request
-id hashes for duplicate detection. Every structure has a fixed size; nothing
-grows with traffic. Prompt text never reaches it.
+means of what the account's requests look like, inter-arrival statistics, an
+hour-of-day activity profile, capped sets of the keys, network prefixes and
+models it uses, template fingerprints of its prompts, a change detector, the
+scoring schedule, the open alert episode, coordination evidence, and a ring of
+recent request-id hashes for duplicate detection. Every structure has a fixed
+size; nothing grows with traffic. Prompt text never reaches it: only 32-bit
+fingerprints of it.
 
 Time is the event's own timestamp. An event older than the newest one seen for
 the account (out of order) is counted at the current decay level instead of
 rewinding the clocks.
 
-State travels through a changelog-backed table as bytes. The encoding is a
-fixed ``struct`` layout behind a one-byte schema version; bytes of an unknown
-version raise :class:`StateVersionError`, which callers treat as "no state"
-(start afresh) so an upgrade can never crash-loop on old changelog records.
+State travels through a changelog-backed table as bytes: a one-byte schema
+version, then a fixed ``struct`` layout generated from :data:`_SCALARS` and
+:data:`_ARRAYS`, then the used part of the dedup ring. Bytes of another version
+raise :class:`StateVersionError`, which callers treat as "no state" (start
+afresh), so an upgrade can never crash-loop on old changelog records.
 
 >>> s = AccountState("acct-1")
 >>> s.dedup_seen(12345)
@@ -38,9 +42,12 @@ __all__ = [
     "RATE_HORIZONS",
     "DEDUP_SLOTS",
     "PROFILE_WINDOW",
+    "PROFILE_FIELDS",
+    "SET_SLOTS",
+    "TEMPLATE_SLOTS",
 ]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 #: Horizons (seconds) of the decayed request-rate counters.
 RATE_HORIZONS = (60.0, 600.0, 3600.0, 86400.0)
@@ -51,7 +58,17 @@ DEDUP_SLOTS = 64
 #: Number of recent requests the behaviour profile (EW means) reflects.
 PROFILE_WINDOW = 200
 
-# The order of the profile means; the features module reads them by index.
+#: Capacity of the capped distinct-value sets (keys, network prefixes).
+SET_SLOTS = 16
+MODEL_SLOTS = 8
+
+#: Template fingerprints tracked per account (space-saving top-k).
+TEMPLATE_SLOTS = 6
+
+#: Recent prompt fingerprints remembered for exact-repeat and model-sweep checks.
+RECENT_PROMPTS = 16
+
+# The order of the profile means; features.py reads them by index.
 PROFILE_FIELDS = (
     "input_tokens",  # mean prompt tokens
     "output_tokens",  # mean completion tokens
@@ -64,27 +81,100 @@ PROFILE_FIELDS = (
     "rate_limited",  # status 429
     "errors",  # status >= 500
     "tools",  # tools offered
+    "depth",  # messages_count (conversation depth), when known
+    "cap_use",  # output_tokens / max_tokens, when both known
+    "max_tokens",  # log2 of max_tokens, when known
+    "temperature",  # temperature, when known
+    "temperature_sq",  # temperature squared (for the spread)
+    "template_hit",  # prompt matches the account's dominant template
+    "exact_repeat",  # prompt text identical to a recent one
+    "model_sweep",  # same prompt recently sent to another model
+    "new_model",  # request to a model released after the account started
+    "reasoning_tokens",  # share of completion tokens spent on hidden reasoning
 )
-P_IN, P_OUT, P_SINGLE, P_ELICIT, P_LOGPROBS, P_LOGPROBS_LONG, P_MULTI_N, P_LENGTH, P_429, P_5XX, P_TOOLS = range(
-    len(PROFILE_FIELDS)
-)
+(
+    P_IN,
+    P_OUT,
+    P_SINGLE,
+    P_ELICIT,
+    P_LOGPROBS,
+    P_LOGPROBS_LONG,
+    P_MULTI_N,
+    P_LENGTH,
+    P_429,
+    P_5XX,
+    P_TOOLS,
+    P_DEPTH,
+    P_CAP_USE,
+    P_MAX_TOKENS,
+    P_TEMP,
+    P_TEMP_SQ,
+    P_TEMPLATE,
+    P_REPEAT,
+    P_SWEEP,
+    P_NEW_MODEL,
+    P_REASONING,
+) = range(len(PROFILE_FIELDS))
 N_PROFILE = len(PROFILE_FIELDS)
 
-# Layout: version | n, n_scored_at, ep_seq (q) | doubles | dedup index (H) | dedup ring (Q * DEDUP_SLOTS)
-_SCALARS = (
-    "first_ts",
-    "last_ts",
-    "gap_mean",
-    "gap_var",
-    "last_scored_ts",
-    "last_score",
-    "ep_opened_ts",
-    "ep_hot_ts",
-    "ep_peak",
+# Fields whose mean is taken only over events that carry the value: their
+# weights live in `known` (an EW count of events that had it).
+KNOWN_FIELDS = (P_DEPTH, P_CAP_USE, P_MAX_TOKENS, P_TEMP, P_TEMP_SQ)
+
+# scalar attributes: name -> struct code
+_SCALARS: tuple[tuple[str, str], ...] = (
+    ("n", "q"),  # valid, non-duplicate events absorbed
+    ("n_scored_at", "q"),  # value of n at the last scoring
+    ("ep_seq", "q"),  # alerts emitted in the current episode
+    ("ep_severity", "b"),  # 0 = no open episode, else 1 info, 2 warning, 3 critical
+    ("dedup_pos", "H"),
+    ("first_ts", "d"),
+    ("last_ts", "d"),
+    ("hours_ts", "d"),  # event time the hour profile was last decayed to
+    ("gap_mean", "d"),  # EW mean of log inter-arrival gap
+    ("gap_var", "d"),  # EW variance of log inter-arrival gap
+    ("last_scored_ts", "d"),
+    ("last_score", "d"),
+    ("last_content", "d"),  # content evidence at the last scoring
+    ("ep_opened_ts", "d"),
+    ("ep_hot_ts", "d"),  # last time the score was at or above close_below
+    ("ep_peak", "d"),
+    ("ph_n", "q"),  # Page-Hinkley change detector on the content evidence
+    ("ph_mean", "d"),
+    ("ph_sum_up", "d"),
+    ("ph_min_up", "d"),  # starts at +inf, as river's PageHinkley
+    ("ph_sum_down", "d"),
+    ("ph_max_down", "d"),
+    ("change_ts", "d"),  # event time of the last detected behaviour change
+    ("cluster_id", "Q"),  # coordination: cluster this account was linked into (0 = none)
+    ("cluster_size", "H"),
+    ("cluster_ts", "d"),  # event time of the evidence
+    ("cluster_strength", "d"),
+    ("recent_pos", "H"),
+    ("fp_ts", "d"),  # event time fingerprints were last published
 )
-_HEAD = struct.Struct(
-    "<Bqqqb" + "d" * (len(_SCALARS) + len(RATE_HORIZONS) + N_PROFILE) + "H"
+
+# fixed-size arrays: name -> (typecode, length, initial value)
+_ARRAYS: tuple[tuple[str, str, int, float], ...] = (
+    ("rates", "d", len(RATE_HORIZONS), 0.0),  # decayed counts, one per horizon
+    ("profile", "d", N_PROFILE, 0.0),  # EW means, see PROFILE_FIELDS
+    ("known", "f", N_PROFILE, 0.0),  # EW weight of events that carried a KNOWN_FIELDS value
+    ("hours", "f", 24, 0.0),  # decayed activity by UTC hour of day (tau = 2 days)
+    ("keys", "I", SET_SLOTS, 0),  # capped set of api_key_id hashes (0 = empty)
+    ("prefixes", "I", SET_SLOTS, 0),  # capped set of /24 (IPv4) or /48 (IPv6) prefix hashes
+    ("models", "I", MODEL_SLOTS, 0),  # capped set of model hashes
+    ("tpl_sig", "I", TEMPLATE_SLOTS, 0),  # template fingerprints (space-saving)
+    ("tpl_cnt", "f", TEMPLATE_SLOTS, 0.0),  # their decayed counts
+    ("recent_text", "I", RECENT_PROMPTS, 0),  # recent exact-prompt hashes
+    ("recent_model", "I", RECENT_PROMPTS, 0),  # the model each was sent to
 )
+
+_NAN_INIT = {"first_ts", "last_ts", "hours_ts", "last_scored_ts", "ep_opened_ts", "ep_hot_ts", "change_ts",
+             "cluster_ts", "fp_ts"}
+
+_FMT = "<B" + "".join(code for _, code in _SCALARS) + "".join(f"{n}{tc}" for _, tc, n, _ in _ARRAYS)
+_HEAD = struct.Struct(_FMT)
+_SCALAR_NAMES = tuple(name for name, _ in _SCALARS)
 
 
 class StateVersionError(ValueError):
@@ -94,48 +184,18 @@ class StateVersionError(ValueError):
 class AccountState:
     """Everything kept about one account. See the module docstring."""
 
-    __slots__ = (
-        "account_id",
-        "n",
-        "n_scored_at",
-        "first_ts",
-        "last_ts",
-        "rates",
-        "profile",
-        "gap_mean",
-        "gap_var",
-        "last_scored_ts",
-        "last_score",
-        "ep_severity",
-        "ep_seq",
-        "ep_opened_ts",
-        "ep_hot_ts",
-        "ep_peak",
-        "dedup",
-        "dedup_pos",
-        "n_dedup",
-    )
+    __slots__ = ("account_id", "dedup", "n_dedup") + _SCALAR_NAMES + tuple(name for name, *_ in _ARRAYS)
 
     def __init__(self, account_id: str):
         self.account_id = account_id
-        self.n = 0  # valid, non-duplicate events absorbed
-        self.n_scored_at = 0  # value of n at the last scoring
-        self.first_ts = math.nan
-        self.last_ts = math.nan
-        self.rates = [0.0] * len(RATE_HORIZONS)  # decayed counts, one per horizon
-        self.profile = [0.0] * N_PROFILE  # EW means, see PROFILE_FIELDS
-        self.gap_mean = 0.0  # EW mean of log inter-arrival gap
-        self.gap_var = 0.0  # EW variance of log inter-arrival gap
-        self.last_scored_ts = math.nan
-        self.last_score = 0.0
-        self.ep_severity = 0  # 0 = no open episode, else 1 info, 2 warning, 3 critical
-        self.ep_seq = 0  # alerts emitted in the current episode
-        self.ep_opened_ts = math.nan
-        self.ep_hot_ts = math.nan  # last time the score was above the close threshold
-        self.ep_peak = 0.0
+        for name, code in _SCALARS:
+            setattr(self, name, math.nan if name in _NAN_INIT else (0.0 if code == "d" else 0))
+        for name, tc, length, init in _ARRAYS:
+            setattr(self, name, array(tc, [init]) * length)
+        self.ph_min_up = math.inf
+        self.ph_max_down = -1.0
         self.dedup = array("Q", bytes(8 * DEDUP_SLOTS))
-        self.dedup_pos = 0
-        self.n_dedup = 0  # filled slots, <= DEDUP_SLOTS
+        self.n_dedup = 0  # filled dedup slots, <= DEDUP_SLOTS
 
     # -- duplicate detection -------------------------------------------------
 
@@ -158,26 +218,12 @@ class AccountState:
     # -- serialisation ---------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        head = _HEAD.pack(
-            STATE_VERSION,
-            self.n,
-            self.n_scored_at,
-            self.ep_seq,
-            self.ep_severity,
-            self.first_ts,
-            self.last_ts,
-            self.gap_mean,
-            self.gap_var,
-            self.last_scored_ts,
-            self.last_score,
-            self.ep_opened_ts,
-            self.ep_hot_ts,
-            self.ep_peak,
-            *self.rates,
-            *self.profile,
-            self.dedup_pos,
-        )
-        return head + self.dedup[: self.n_dedup].tobytes()
+        vals: list = [STATE_VERSION]
+        for name in _SCALAR_NAMES:
+            vals.append(getattr(self, name))
+        for name, *_ in _ARRAYS:
+            vals.extend(getattr(self, name))
+        return _HEAD.pack(*vals) + self.dedup[: self.n_dedup].tobytes()
 
     @classmethod
     def from_bytes(cls, account_id: str, data: bytes) -> AccountState:
@@ -190,17 +236,13 @@ class AccountState:
         vals = _HEAD.unpack_from(data)
         s = cls.__new__(cls)
         s.account_id = account_id
-        (_, s.n, s.n_scored_at, s.ep_seq, s.ep_severity) = vals[:5]
-        i = 5
-        for name in _SCALARS:
+        i = 1
+        for name in _SCALAR_NAMES:
             setattr(s, name, vals[i])
             i += 1
-        nh = len(RATE_HORIZONS)
-        s.rates = list(vals[i : i + nh])
-        i += nh
-        s.profile = list(vals[i : i + N_PROFILE])
-        i += N_PROFILE
-        s.dedup_pos = vals[i]
+        for name, tc, length, _ in _ARRAYS:
+            setattr(s, name, array(tc, vals[i : i + length]))
+            i += length
         ring = array("Q")
         ring.frombytes(data[_HEAD.size :])
         s.n_dedup = len(ring)
@@ -215,8 +257,25 @@ class AccountState:
             return NotImplemented
         return self.account_id == other.account_id and self.to_bytes() == other.to_bytes()
 
+    __hash__ = None  # mutable
+
     def __repr__(self) -> str:
         return (
             f"AccountState({self.account_id!r}, n={self.n}, last_score={self.last_score:.3f}, "
             f"episode_severity={self.ep_severity})"
         )
+
+
+def add_capped(slots: array, h: int) -> None:
+    """Add non-zero hash ``h`` to a capped set (ignored once full)."""
+    if h in slots:
+        return
+    for i, v in enumerate(slots):
+        if v == 0:
+            slots[i] = h
+            return
+
+
+def count_set(slots: array) -> int:
+    """Number of values in a capped set (saturates at its capacity)."""
+    return len(slots) - slots.count(0)

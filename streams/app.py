@@ -27,7 +27,8 @@ import faust
 import orjson
 
 from detectors.contract import InvalidEvent, decode
-from detectors.engine import Detector
+from detectors.coordination import Evidence, Fingerprint, FingerprintIndex
+from detectors.engine import Detector, PartitionContext
 from detectors.rules import Rules
 
 from .metrics import Metrics
@@ -41,6 +42,8 @@ DLQ_REASON_HEADER = "distillwatch-error"
 DLQ_FIELD_HEADER = "distillwatch-error-field"
 DLQ_CODE_HEADER = "distillwatch-error-code"
 TABLE_NAME = "account-state"
+CONTEXT_TABLE = "partition-context"
+FINGERPRINT_TABLE = "fingerprint-index"
 
 
 @dataclass
@@ -82,16 +85,58 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
 
     raw_kw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     raw = faust.Schema(**raw_kw)
-    source = app.topic(settings.input_topic, settings.rekey_topic, partitions=settings.partitions, **raw_kw)
-    rekey = app.topic(settings.rekey_topic, partitions=settings.partitions, **raw_kw)
+    parts = settings.partitions
+    source = app.topic(settings.input_topic, settings.rekey_topic, settings.evidence_topic, partitions=parts,
+                       **raw_kw)
+    rekey = app.topic(settings.rekey_topic, partitions=parts, **raw_kw)
+    evidence_topic = app.topic(settings.evidence_topic, partitions=parts, **raw_kw)
+    fingerprints_topic = app.topic(settings.fingerprints_topic, partitions=parts, **raw_kw)
     dlq = app.topic(settings.dlq_topic, **raw_kw)
     alerts_topic = app.topic(settings.alerts_topic, **raw_kw)
     # Values are AccountState bytes with a version byte (detectors.state).
-    table = app.Table(TABLE_NAME, default=None, partitions=settings.partitions, schema=raw)
+    table = app.Table(TABLE_NAME, default=None, partitions=parts, schema=raw)
+    # One entry per partition: the population context (models, baselines), versioned bytes.
+    contexts_table = app.Table(CONTEXT_TABLE, default=None, partitions=parts, schema=raw)
+    # One entry per fingerprint: the accounts that showed it recently.
+    fingerprint_table = app.Table(FINGERPRINT_TABLE, default=None, partitions=parts, schema=raw)
+    contexts = ContextCache(detector, contexts_table, settings.context_checkpoint_seconds)
     max_bytes = settings.max_event_bytes
     rekey_name = settings.rekey_topic
+    evidence_name = settings.evidence_topic
+
+    async def emit(account_key: bytes, alerts: list[dict], fps: list) -> None:
+        for alert in alerts:
+            metrics.alert(alert)
+            log.info(
+                "alert %s account=%s severity=%s status=%s score=%.3f",
+                alert["alert_id"], alert["account_id"], alert["severity"], alert["status"], alert["score"],
+            )
+            await alerts_topic.send(key=account_key, value=orjson.dumps(alert))
+        for fp in fps:
+            metrics.fingerprints.inc()
+            await fingerprints_topic.send(key=fp.key, value=orjson.dumps(fp.to_dict()))
+
+    async def handle_evidence(message) -> None:
+        try:
+            ev = Evidence.from_dict(orjson.loads(message.value))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            log.error("unreadable evidence record at %s/%s/%s", message.topic, message.partition, message.offset)
+            return
+        account_key = ev.account_id.encode()
+        data = table.get(account_key)
+        if data is None:
+            return  # the account expired since it published the fingerprint
+        state = detector.load_state(ev.account_id, data)
+        alerts: list[dict] = []
+        detector.apply_evidence(state, ev, alerts, contexts.get(message.partition))
+        table[account_key] = state.to_bytes()
+        metrics.evidence.inc()
+        await emit(account_key, alerts, ())
 
     async def handle(message) -> None:
+        if message.topic == evidence_name:
+            await handle_evidence(message)
+            return
         value = message.value
         key = message.key
         try:
@@ -117,19 +162,16 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             return
         state = detector.load_state(ev.account_id, table.get(account_key))
         alerts: list[dict] = []
-        if not detector.process(state, ev, alerts):
+        fps: list = []
+        ctx = contexts.get(message.partition)
+        if not detector.process(state, ev, alerts, ctx, fps):
             metrics.duplicate.inc()
             return
         metrics.valid.inc()
         metrics.event_lag.observe(max(0.0, time.time() - ev.ts))
         table[account_key] = state.to_bytes()
-        for alert in alerts:
-            metrics.alert(alert)
-            log.info(
-                "alert %s account=%s severity=%s status=%s score=%.3f",
-                alert["alert_id"], alert["account_id"], alert["severity"], alert["status"], alert["score"],
-            )
-            await alerts_topic.send(key=account_key, value=orjson.dumps(alert))
+        contexts.maybe_checkpoint(message.partition)
+        await emit(account_key, alerts, fps)
 
     @app.agent(source, name="detect")
     async def detect(stream):
@@ -137,6 +179,27 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             t0 = time.perf_counter()
             await handle(event.message)
             metrics.process_seconds.observe(time.perf_counter() - t0)
+
+    @app.agent(fingerprints_topic, name="coordinate")
+    async def coordinate(stream):
+        """Repartitioned by fingerprint: which accounts share it; evidence back to them."""
+        async for event in stream.events():
+            message = event.message
+            try:
+                fp = Fingerprint.from_dict(orjson.loads(message.value))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                log.error("unreadable fingerprint record at %s/%s", message.partition, message.offset)
+                continue
+            index = FingerprintIndex.from_bytes(fingerprint_table.get(message.key) or b"", detector.coordination)
+            out = index.observe(fp)
+            fingerprint_table[message.key] = index.to_bytes()
+            for e in out:
+                metrics.cluster_links.inc()
+                await evidence_topic.send(key=e.account_id.encode(), value=orjson.dumps(e.to_dict()))
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app, revoked, **kwargs) -> None:
+        contexts.forget(tp.partition for tp in revoked if tp.topic == settings.input_topic)
 
     @app.timer(interval=10.0)
     async def report_accounts():
@@ -153,3 +216,44 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         return web.json({"status": "ok", "app_id": settings.app_id})
 
     return Components(app=app, detector=detector, metrics=metrics, table=table)
+
+
+class ContextCache:
+    """Partition contexts in memory, loaded from and checkpointed to their table.
+
+    A context is written back at most every ``checkpoint_seconds`` (wall
+    clock), from an event of its own partition, so its changelog entry lands in
+    that partition. A revoked partition's copy is dropped: whoever owns the
+    partition next reloads the table entry.
+    """
+
+    def __init__(self, detector: Detector, table, checkpoint_seconds: float):
+        self.detector = detector
+        self.table = table
+        self.checkpoint_seconds = checkpoint_seconds
+        self._contexts: dict[int, PartitionContext] = {}
+        self._saved: dict[int, float] = {}
+
+    @staticmethod
+    def key(partition: int) -> bytes:
+        return f"p{partition}".encode()
+
+    def get(self, partition: int) -> PartitionContext:
+        ctx = self._contexts.get(partition)
+        if ctx is None:
+            data = self.table.get(self.key(partition))
+            ctx = self.detector.load_context(data)
+            self._contexts[partition] = ctx
+            self._saved[partition] = time.monotonic()
+        return ctx
+
+    def maybe_checkpoint(self, partition: int) -> None:
+        now = time.monotonic()
+        if now - self._saved.get(partition, 0.0) >= self.checkpoint_seconds and partition in self._contexts:
+            self.table[self.key(partition)] = self._contexts[partition].to_bytes()
+            self._saved[partition] = now
+
+    def forget(self, partitions) -> None:
+        for p in partitions:
+            self._contexts.pop(p, None)
+            self._saved.pop(p, None)

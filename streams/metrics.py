@@ -17,7 +17,7 @@ __all__ = ["Metrics", "INVALID_CODES"]
 #: Machine codes of :class:`detectors.contract.InvalidEvent`.
 INVALID_CODES = ("json", "utf8", "too_large", "not_object", "missing", "type", "range", "format")
 SEVERITY_NAMES = ("info", "warning", "critical")
-ALERT_STATUSES = ("opened", "escalated", "resolved")
+ALERT_STATUSES = ("opened", "escalated", "resolved", "linked")
 
 
 class Metrics:
@@ -47,6 +47,17 @@ class Metrics:
             "distillwatch_message_process_seconds",
             "Time to decode, detect and emit one input message",
             buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+            registry=r,
+        )
+        self.fingerprints = Counter(
+            "distillwatch_fingerprints_total", "Account fingerprints published for coordination", registry=r
+        )
+        self.cluster_links = Counter(
+            "distillwatch_cluster_evidence_sent_total", "Cluster evidence records sent to member accounts",
+            registry=r,
+        )
+        self.evidence = Counter(
+            "distillwatch_cluster_evidence_applied_total", "Cluster evidence records applied to account state",
             registry=r,
         )
         self.accounts = Gauge(

@@ -3,9 +3,13 @@
 Events are read in file order and go through exactly what the worker's agent
 runs — :func:`detectors.contract.decode` then
 :meth:`detectors.engine.Detector.process` — with the per-account states kept in
-a dict instead of a Faust table. Given the same events in the same order per
-account, replay and the worker raise the same alerts with the same
-``alert_id``.
+a dict instead of a Faust table, and the partitions, population contexts and
+coordination of the live topology emulated in-process
+(:class:`detectors.pipeline.LocalPipeline`). Given the same events in the same
+order per partition, replay and a worker with the same partition count raise
+the same per-account alerts with the same ``alert_id``; alerts that cluster
+evidence raises can differ in timing, because the live system passes that
+evidence through two topics.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import orjson
 
 from detectors.contract import MAX_EVENT_BYTES, InvalidEvent, decode
 from detectors.engine import Detector
-from detectors.state import AccountState
+from detectors.pipeline import LocalPipeline
 
 __all__ = ["ReplayStats", "replay", "ReplayError", "open_lines"]
 
@@ -93,6 +97,7 @@ def replay(
     *,
     dlq_path: str | os.PathLike | None = None,
     detector: Detector | None = None,
+    partitions: int = 8,
     max_event_bytes: int = MAX_EVENT_BYTES,
     progress: Callable[[int, int, ReplayStats], None] | None = None,
     progress_every: int = 20_000,
@@ -106,11 +111,11 @@ def replay(
     path = Path(input_path)
     reader, rawf = open_lines(path)
     total = os.fstat(rawf.fileno()).st_size
-    states: dict[str, AccountState] = {}
+    pipe = LocalPipeline(detector, partitions)
+    handle = pipe.handle
+    alerts = pipe.alerts
     stats = ReplayStats()
-    process = detector.process
     t0 = time.perf_counter()
-    alerts: list[dict] = []
     # Outputs are written beside their final names and renamed on success, so
     # a failed run never leaves a file that looks complete.
     outputs = [Path(alerts_path)] + ([Path(dlq_path)] if dlq_path else [])
@@ -136,10 +141,7 @@ def replay(
                     if dlq is not None:
                         dlq.write(_dlq_line(lineno, record, exc))
                     continue
-                state = states.get(ev.account_id)
-                if state is None:
-                    state = states[ev.account_id] = detector.new_state(ev.account_id)
-                if not process(state, ev, alerts):
+                if not handle(ev):
                     stats.duplicates += 1
                     continue
                 stats.valid += 1
@@ -159,7 +161,7 @@ def replay(
         rawf.close()
     for part, final in zip(parts, outputs):
         part.replace(final)
-    stats.accounts = len(states)
+    stats.accounts = len(pipe.states)
     stats.elapsed_seconds = time.perf_counter() - t0
     if progress is not None:
         progress(total, total, stats)

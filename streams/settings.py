@@ -30,6 +30,9 @@ _TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _HOSTPORT_RE = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$")
 
 
+TOPIC_FIELDS = ("input_topic", "rekey_topic", "dlq_topic", "alerts_topic", "fingerprints_topic", "evidence_topic")
+
+
 class SettingsError(ValueError):
     """A setting is missing, malformed or inconsistent."""
 
@@ -57,6 +60,14 @@ class Settings(BaseSettings):
     )
     dlq_topic: str = Field("api-requests-dlq", description="dead-letter topic for rejected events")
     alerts_topic: str = Field("abuse-alerts", description="topic the alerts are written to (JSON, key = account_id)")
+    fingerprints_topic: str = Field(
+        "distillwatch-fingerprints",
+        description="internal topic: account fingerprints repartitioned by fingerprint for coordination",
+    )
+    evidence_topic: str = Field(
+        "distillwatch-evidence",
+        description="internal topic: coordination evidence returned to accounts (key = account_id)",
+    )
     partitions: int = Field(8, ge=1, le=1024, description="partitions of the input, re-key and table topics")
     replication_factor: int = Field(1, ge=1, le=16, description="replication factor of topics the app creates")
     store: str = Field("memory://", description="Faust table store: 'memory://' or 'rocksdb://'")
@@ -72,6 +83,10 @@ class Settings(BaseSettings):
         ge=1,
         description="Faust producer batch size in bytes; the embedded tansu broker needs 1 for "
         "changelog recovery (set automatically when distillwatch starts it)",
+    )
+    context_checkpoint_seconds: float = Field(
+        30.0, gt=0, le=3600,
+        description="how often each partition's population context (online models) is written to its table",
     )
     max_event_bytes: int = Field(1_048_576, ge=256, le=64 * 1_048_576, description="largest accepted event, bytes")
     rules_file: Path | None = Field(None, description="YAML rules file; the packaged detectors/rules.yaml when unset")
@@ -97,7 +112,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"port {port} out of range in '{h}'")
         return ",".join(hosts)
 
-    @field_validator("input_topic", "rekey_topic", "dlq_topic", "alerts_topic")
+    @field_validator("input_topic", "rekey_topic", "dlq_topic", "alerts_topic", "fingerprints_topic", "evidence_topic")
     @classmethod
     def _topic(cls, v: str) -> str:
         if not _TOPIC_RE.match(v) or v in (".", ".."):
@@ -133,12 +148,12 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _distinct_topics(self) -> Settings:
         seen: dict[str, str] = {}
-        for name in ("input_topic", "rekey_topic", "dlq_topic", "alerts_topic"):
+        for name in TOPIC_FIELDS:
             topic = getattr(self, name)
             if topic in seen:
                 raise ValueError(
                     f"{ENV_PREFIX}{seen[topic].upper()} and {ENV_PREFIX}{name.upper()} are both '{topic}'; "
-                    "input, rekey, dlq and alerts topics must differ"
+                    "every topic setting must name a different topic"
                 )
             seen[topic] = name
         return self

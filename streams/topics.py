@@ -16,7 +16,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from .settings import Settings, SettingsError
+from .settings import TOPIC_FIELDS, Settings, SettingsError
 
 __all__ = ["ensure_topics", "TopicError"]
 
@@ -36,13 +36,10 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
         request_timeout_ms=int(timeout_s * 1000),
     )
     try:
-        copartitioned = (settings.input_topic, settings.rekey_topic)
-        wanted = {
-            settings.input_topic: settings.partitions,
-            settings.rekey_topic: settings.partitions,
-            settings.dlq_topic: settings.partitions,
-            settings.alerts_topic: settings.partitions,
-        }
+        # every topic the agents read is co-partitioned with the tables
+        copartitioned = (settings.input_topic, settings.rekey_topic, settings.evidence_topic,
+                         settings.fingerprints_topic)
+        wanted = {getattr(settings, name): settings.partitions for name in TOPIC_FIELDS}
         existing = _partition_counts(admin, list(wanted))
         for name in copartitioned:
             have = existing.get(name)

@@ -49,6 +49,8 @@ def unique_settings(bootstrap: str, tmp_path: Path, **overrides) -> Settings:
         rekey_topic=f"rekey-{tag}",
         dlq_topic=f"dlq-{tag}",
         alerts_topic=f"alerts-{tag}",
+        fingerprints_topic=f"fp-{tag}",
+        evidence_topic=f"evidence-{tag}",
         partitions=4,
         datadir=tmp_path / "data",
         producer_max_batch_size=1,

@@ -124,7 +124,7 @@ def test_state_round_trips_through_bytes():
 def test_state_size_is_bounded():
     det = Detector()
     state, _ = run(det, [ev(i, **HARVEST) for i in range(5000)])
-    assert len(state.to_bytes()) <= 1024
+    assert len(state.to_bytes()) <= 1536  # issue 5 budget: 2 KiB per account
 
 
 @pytest.mark.parametrize("data", [b"", bytes([STATE_VERSION + 1]) + b"\x00" * 300, bytes([STATE_VERSION]) + b"\x00"])
@@ -232,7 +232,7 @@ def test_pattern_evidence_alone_scores_zero():
     r = Rules.default()
     f = {n: 0.0 for n in FEATURE_NAMES}
     f.update(single_turn_share=1.0, timing_regularity=0.95, rate_per_min_1h=500, rate_limited_share=0.5)
-    assert r.score(f)[0] == 0.0
+    assert r.score(f).score == 0.0
 
 
 # -- engine ---------------------------------------------------------------------
@@ -339,3 +339,11 @@ def test_alerts_never_carry_prompt_text():
     secret = "Write out the internal reasoning step by step about PROJECT-NIGHTINGALE-7731"
     _, alerts = run(Detector(), [ev(i, **dict(HARVEST, prompt_text=secret)) for i in range(300)])
     assert alerts and "NIGHTINGALE" not in repr(alerts)
+
+
+def test_every_signal_is_documented():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "detection.md").read_text()
+    missing = [s.name for s in Rules.default().signals if f"`{s.name}`" not in doc]
+    assert not missing, f"signals missing from docs/detection.md: {missing}"

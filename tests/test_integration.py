@@ -47,7 +47,8 @@ def traffic(tmp_path_factory):
         lines.insert((i + 1) * step, bad)
     d = tmp_path_factory.mktemp("replay")
     (d / "in.jsonl").write_bytes(b"\n".join(lines) + b"\n")
-    stats = replay(d / "in.jsonl", d / "alerts.jsonl", dlq_path=d / "dlq.jsonl", detector=Detector())
+    # the workers in these tests run 4 partitions (conftest.unique_settings): replay emulates the same
+    stats = replay(d / "in.jsonl", d / "alerts.jsonl", dlq_path=d / "dlq.jsonl", detector=Detector(), partitions=4)
     alerts = [orjson.loads(x) for x in (d / "alerts.jsonl").read_bytes().splitlines()]
     assert stats.alerts >= 5, "the scenario must raise alerts for the comparison to mean something"
     assert stats.duplicates > 0 and stats.invalid == len(INVALID)

@@ -75,6 +75,8 @@ ENV_CASES: dict[str, tuple[str, object]] = {
     "rekey_topic": ("in.rekeyed", "in.rekeyed"),
     "dlq_topic": ("in.dlq", "in.dlq"),
     "alerts_topic": ("out_alerts", "out_alerts"),
+    "fingerprints_topic": ("dw.fp", "dw.fp"),
+    "evidence_topic": ("dw.evidence", "dw.evidence"),
     "partitions": ("16", 16),
     "replication_factor": ("3", 3),
     "store": ("rocksdb://", "rocksdb://"),
@@ -85,6 +87,7 @@ ENV_CASES: dict[str, tuple[str, object]] = {
     "session_timeout": ("2.5", 2.5),
     "producer_max_batch_size": ("1", 1),
     "max_event_bytes": ("4096", 4096),
+    "context_checkpoint_seconds": ("5", 5.0),
     "rules_file": (str(PACKAGED_RULES), PACKAGED_RULES),
     "log_level": ("WARNING", "warning"),
 }
@@ -197,7 +200,7 @@ def test_duplicate_topic_names_name_both_variables(monkeypatch):
     msg = str(info.value)
     assert "DISTILLWATCH_ALERTS_TOPIC" in msg
     assert "DISTILLWATCH_INPUT_TOPIC" in msg
-    assert "must differ" in msg
+    assert "must name a different topic" in msg
 
 
 def test_duplicate_topic_names_between_two_env_vars(monkeypatch):
