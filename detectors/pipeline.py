@@ -63,6 +63,15 @@ class LocalPipeline:
             fps.clear()
         return ok
 
+    def label(self, account_id: str, abusive: bool, ts: float | None = None) -> bool:
+        """Teach the account's partition an analyst label; False when the
+        account has no state to join the label with."""
+        state = self.states.get(account_id)
+        if state is None:
+            return False
+        self.detector.learn_label(state, abusive, self.contexts[self.partition(account_id)], now=ts)
+        return True
+
     def _coordinate(self, fps) -> None:
         det = self.detector
         for fp in fps:

@@ -29,6 +29,7 @@ import orjson
 from detectors.contract import InvalidEvent, decode
 from detectors.coordination import Evidence, Fingerprint, FingerprintIndex
 from detectors.engine import Detector, PartitionContext
+from detectors.labels import decode_label
 from detectors.rules import Rules
 
 from .metrics import Metrics
@@ -86,8 +87,9 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     raw_kw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     raw = faust.Schema(**raw_kw)
     parts = settings.partitions
-    source = app.topic(settings.input_topic, settings.rekey_topic, settings.evidence_topic, partitions=parts,
-                       **raw_kw)
+    source = app.topic(settings.input_topic, settings.rekey_topic, settings.evidence_topic, settings.labels_topic,
+                       partitions=parts, **raw_kw)
+    labels_topic = app.topic(settings.labels_topic, partitions=parts, **raw_kw)
     rekey = app.topic(settings.rekey_topic, partitions=parts, **raw_kw)
     evidence_topic = app.topic(settings.evidence_topic, partitions=parts, **raw_kw)
     fingerprints_topic = app.topic(settings.fingerprints_topic, partitions=parts, **raw_kw)
@@ -103,6 +105,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     max_bytes = settings.max_event_bytes
     rekey_name = settings.rekey_topic
     evidence_name = settings.evidence_topic
+    labels_name = settings.labels_topic
 
     async def emit(account_key: bytes, alerts: list[dict], fps: list) -> None:
         for alert in alerts:
@@ -133,9 +136,34 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         metrics.evidence.inc()
         await emit(account_key, alerts, ())
 
+    async def handle_label(message) -> None:
+        try:
+            label = decode_label(message.value or b"")
+        except InvalidEvent as exc:
+            metrics.labels.labels("invalid").inc()
+            log.warning("rejected analyst label at %s/%s: %s", message.partition, message.offset, exc)
+            return
+        account_key = label.account_id.encode()
+        if message.key != account_key:  # re-key once, onto the same topic
+            await labels_topic.send(key=account_key, value=message.value)
+            return
+        data = table.get(account_key)
+        if data is None:
+            metrics.labels.labels("unknown_account").inc()
+            log.warning("analyst label for an account without state; not learned")
+            return
+        state = detector.load_state(label.account_id, data)
+        detector.learn_label(state, label.abusive, contexts.get(message.partition))
+        metrics.labels.labels("abusive" if label.abusive else "benign").inc()
+        log.info("learned analyst label %s for account=%s from %s",
+                 "abusive" if label.abusive else "benign", label.account_id, label.analyst)
+
     async def handle(message) -> None:
         if message.topic == evidence_name:
             await handle_evidence(message)
+            return
+        if message.topic == labels_name:
+            await handle_label(message)
             return
         value = message.value
         key = message.key

@@ -60,6 +60,14 @@ class Metrics:
             "distillwatch_cluster_evidence_applied_total", "Cluster evidence records applied to account state",
             registry=r,
         )
+        self.labels = Counter(
+            "distillwatch_analyst_labels_total",
+            "Analyst labels by outcome: abusive or benign (learned), invalid, unknown_account (no state to join)",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in ("abusive", "benign", "invalid", "unknown_account"):
+            self.labels.labels(outcome)
         self.accounts = Gauge(
             "distillwatch_accounts_tracked", "Accounts with state in this worker's table partitions", registry=r
         )

@@ -30,7 +30,15 @@ _TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _HOSTPORT_RE = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$")
 
 
-TOPIC_FIELDS = ("input_topic", "rekey_topic", "dlq_topic", "alerts_topic", "fingerprints_topic", "evidence_topic")
+TOPIC_FIELDS = (
+    "input_topic",
+    "rekey_topic",
+    "dlq_topic",
+    "alerts_topic",
+    "labels_topic",
+    "fingerprints_topic",
+    "evidence_topic",
+)
 
 
 class SettingsError(ValueError):
@@ -60,6 +68,9 @@ class Settings(BaseSettings):
     )
     dlq_topic: str = Field("api-requests-dlq", description="dead-letter topic for rejected events")
     alerts_topic: str = Field("abuse-alerts", description="topic the alerts are written to (JSON, key = account_id)")
+    labels_topic: str = Field(
+        "analyst-labels", description="topic of analyst labels (JSON, key = account_id) the label model learns from"
+    )
     fingerprints_topic: str = Field(
         "distillwatch-fingerprints",
         description="internal topic: account fingerprints repartitioned by fingerprint for coordination",
@@ -112,7 +123,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"port {port} out of range in '{h}'")
         return ",".join(hosts)
 
-    @field_validator("input_topic", "rekey_topic", "dlq_topic", "alerts_topic", "fingerprints_topic", "evidence_topic")
+    @field_validator(*TOPIC_FIELDS)
     @classmethod
     def _topic(cls, v: str) -> str:
         if not _TOPIC_RE.match(v) or v in (".", ".."):

@@ -38,7 +38,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
     try:
         # every topic the agents read is co-partitioned with the tables
         copartitioned = (settings.input_topic, settings.rekey_topic, settings.evidence_topic,
-                         settings.fingerprints_topic)
+                         settings.fingerprints_topic, settings.labels_topic)
         wanted = {getattr(settings, name): settings.partitions for name in TOPIC_FIELDS}
         existing = _partition_counts(admin, list(wanted))
         for name in copartitioned:

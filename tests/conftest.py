@@ -50,6 +50,7 @@ def unique_settings(bootstrap: str, tmp_path: Path, **overrides) -> Settings:
         dlq_topic=f"dlq-{tag}",
         alerts_topic=f"alerts-{tag}",
         fingerprints_topic=f"fp-{tag}",
+        labels_topic=f"labels-{tag}",
         evidence_topic=f"evidence-{tag}",
         partitions=4,
         datadir=tmp_path / "data",

@@ -177,3 +177,69 @@ def _samples(text: str) -> dict[str, float]:
             name, _, value = line.rpartition(" ")
             out[name] = float(value)
     return out
+
+
+def _hydra_events(members: int = 8, per_member: int = 30) -> list[tuple[bytes, bytes]]:
+    """A harvesting network: quiet accounts sharing one prompt template and prefix, taking turns."""
+    topics = ["graph theory", "organic chemistry", "tax law", "compilers", "genetics", "game theory"]
+    msgs = []
+    t = 1795910400.0  # 2026-11-28T12:00:00Z
+    for i in range(per_member):
+        for m in range(members):
+            acct = f"acct-hydra-{m}"
+            ev = {
+                "request_id": f"h-{m}-{i}",
+                "timestamp": t,
+                "account_id": acct,
+                "model": "frontier-large",
+                "status_code": 200,
+                "client_ip": f"203.0.113.{10 + m}",
+                "finish_reason": "length",
+                "usage": {"input_tokens": 60, "output_tokens": 3000},
+                "params": {"max_tokens": 3000, "temperature": 0.7},
+                "prompt": {
+                    "messages_count": 1,
+                    "text": f"As a leading expert in {topics[(i + m) % len(topics)]}, solve problem {i}. "
+                    "Write out your internal reasoning step by step before the final answer.",
+                },
+            }
+            msgs.append((acct.encode(), orjson.dumps(ev)))
+            t += 7.0
+    return msgs
+
+
+def test_live_coordination_links_a_quiet_network_and_labels_teach_the_model(worker_factory, kafka_bootstrap):
+    w = worker_factory(web_enabled=True)
+    s = w.settings
+    msgs = _hydra_events()
+    produce(kafka_bootstrap, s.input_topic, msgs)
+
+    def clustered(records) -> set[str]:
+        return {a["account_id"] for a in (orjson.loads(m.value) for m in records) if a.get("cluster")}
+
+    records = consume(kafka_bootstrap, s.alerts_topic, until=lambda r: len(clustered(r)) >= 5, timeout=180)
+    members = clustered(records)
+    assert len(members) >= 5, f"cluster evidence reached only {members}"
+    alert = next(orjson.loads(m.value) for m in records if orjson.loads(m.value).get("cluster"))
+    cluster = alert["cluster"]
+    assert cluster["size"] >= 5 and len(cluster["related_accounts"]) >= 4
+    assert alert["account_id"] not in cluster["related_accounts"]
+    assert all(a.startswith("acct-hydra-") for a in cluster["related_accounts"])
+
+    labels = [
+        (b"acct-hydra-0", orjson.dumps({"account_id": "acct-hydra-0", "label": "abusive", "analyst": "jd",
+                                        "time": "2026-11-28T14:00:00Z", "note": "confirmed"})),
+        (None, orjson.dumps({"account_id": "acct-hydra-1", "label": "abusive", "analyst": "jd", "time": 1795917600})),
+        (b"acct-nobody", orjson.dumps({"account_id": "acct-nobody", "label": "benign", "analyst": "jd",
+                                       "time": 1795917600})),
+        (b"acct-hydra-2", b'{"account_id":"acct-hydra-2","label":"maybe","analyst":"jd","time":1795917600}'),
+    ]
+    produce(kafka_bootstrap, s.labels_topic, labels)
+    key = 'distillwatch_analyst_labels_total{outcome="%s"}'
+    _, values = _wait_for_metrics(
+        s, lambda v: v[key % "abusive"] + v[key % "unknown_account"] + v[key % "invalid"] >= 4
+    )
+    assert values[key % "abusive"] == 2  # one keyless label re-keyed, then learned
+    assert values[key % "unknown_account"] == 1
+    assert values[key % "invalid"] == 1
+    assert values["distillwatch_cluster_evidence_applied_total"] >= 5

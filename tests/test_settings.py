@@ -76,6 +76,7 @@ ENV_CASES: dict[str, tuple[str, object]] = {
     "dlq_topic": ("in.dlq", "in.dlq"),
     "alerts_topic": ("out_alerts", "out_alerts"),
     "fingerprints_topic": ("dw.fp", "dw.fp"),
+    "labels_topic": ("dw.labels", "dw.labels"),
     "evidence_topic": ("dw.evidence", "dw.evidence"),
     "partitions": ("16", 16),
     "replication_factor": ("3", 3),
