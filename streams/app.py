@@ -95,12 +95,15 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     fingerprints_topic = app.topic(settings.fingerprints_topic, partitions=parts, **raw_kw)
     dlq = app.topic(settings.dlq_topic, **raw_kw)
     alerts_topic = app.topic(settings.alerts_topic, **raw_kw)
-    # Values are AccountState bytes with a version byte (detectors.state).
-    table = app.Table(TABLE_NAME, default=None, partitions=parts, schema=raw)
+    # Tables hold raw bytes (key_type/value_type bytes make Faust's changelog serializer "raw"; the
+    # schema alone does not). Values are AccountState bytes with a version byte (detectors.state).
+    table = app.Table(TABLE_NAME, default=None, partitions=parts, key_type=bytes, value_type=bytes, schema=raw)
     # One entry per partition: the population context (models, baselines), versioned bytes.
-    contexts_table = app.Table(CONTEXT_TABLE, default=None, partitions=parts, schema=raw)
+    contexts_table = app.Table(CONTEXT_TABLE, default=None, partitions=parts, key_type=bytes, value_type=bytes,
+                               schema=raw)
     # One entry per fingerprint: the accounts that showed it recently.
-    fingerprint_table = app.Table(FINGERPRINT_TABLE, default=None, partitions=parts, schema=raw)
+    fingerprint_table = app.Table(FINGERPRINT_TABLE, default=None, partitions=parts, key_type=bytes,
+                                  value_type=bytes, schema=raw)
     contexts = ContextCache(detector, contexts_table, settings.context_checkpoint_seconds)
     max_bytes = settings.max_event_bytes
     rekey_name = settings.rekey_topic
@@ -229,9 +232,10 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     async def on_revoked(app, revoked, **kwargs) -> None:
         contexts.forget(tp.partition for tp in revoked if tp.topic == settings.input_topic)
 
-    @app.timer(interval=10.0)
-    async def report_accounts():
+    @app.timer(interval=5.0)
+    async def report_state():
         metrics.accounts.set(len(table))
+        metrics.observe_contexts(contexts.loaded())
 
     @app.page("/metrics")
     async def metrics_view(web, request):
@@ -280,6 +284,9 @@ class ContextCache:
         if now - self._saved.get(partition, 0.0) >= self.checkpoint_seconds and partition in self._contexts:
             self.table[self.key(partition)] = self._contexts[partition].to_bytes()
             self._saved[partition] = now
+
+    def loaded(self):
+        return self._contexts.values()
 
     def forget(self, partitions) -> None:
         for p in partitions:

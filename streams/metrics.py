@@ -68,6 +68,22 @@ class Metrics:
         )
         for outcome in ("abusive", "benign", "invalid", "unknown_account"):
             self.labels.labels(outcome)
+        self.model_scorings = Gauge(
+            "distillwatch_anomaly_model_scorings",
+            "Scorings the anomaly models of this worker's loaded partitions have seen (survives restarts)",
+            registry=r,
+        )
+        self.model_warm = Gauge(
+            "distillwatch_anomaly_model_warm_partitions", "Loaded partitions whose anomaly model is warm", registry=r
+        )
+        self.model_partitions = Gauge(
+            "distillwatch_model_partitions_loaded", "Partition contexts (online models) loaded in this worker",
+            registry=r,
+        )
+        self.label_model_labels = Gauge(
+            "distillwatch_label_model_labels", "Labels the label models of the loaded partitions have learned",
+            ["label"], registry=r,
+        )
         self.accounts = Gauge(
             "distillwatch_accounts_tracked", "Accounts with state in this worker's table partitions", registry=r
         )
@@ -81,6 +97,15 @@ class Metrics:
         for sev in SEVERITY_NAMES:
             for status in ALERT_STATUSES:
                 self.alerts.labels(sev, status)
+
+    def observe_contexts(self, contexts) -> None:
+        """Model health from the loaded partition contexts."""
+        contexts = list(contexts)
+        self.model_partitions.set(len(contexts))
+        self.model_scorings.set(sum(c.anomaly.n_seen for c in contexts))
+        self.model_warm.set(sum(1 for c in contexts if c.anomaly.is_warm))
+        self.label_model_labels.labels("abusive").set(sum(c.labels.n_abusive for c in contexts))
+        self.label_model_labels.labels("benign").set(sum(c.labels.n_benign for c in contexts))
 
     def rejected(self, exc: InvalidEvent) -> None:
         self._invalid_total.inc()

@@ -15,7 +15,7 @@ from streams.settings import ENV_PREFIX, Settings
 
 REPO = Path(__file__).resolve().parents[1]
 
-SUBCOMMANDS = ["worker", "replay", "simulate", "demo", "broker", "settings"]
+SUBCOMMANDS = ["worker", "replay", "simulate", "demo", "broker", "settings", "evaluate", "backtest"]
 
 # A word or phrase only that subcommand's help contains.
 DISTINCTIVE = {
@@ -25,6 +25,8 @@ DISTINCTIVE = {
     "demo": "live traffic",
     "broker": "bootstrap address",
     "settings": "effective settings",
+    "evaluate": "Score one run",
+    "backtest": "comma-separated seeds",
 }
 
 

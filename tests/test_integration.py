@@ -243,3 +243,39 @@ def test_live_coordination_links_a_quiet_network_and_labels_teach_the_model(work
     assert values[key % "unknown_account"] == 1
     assert values[key % "invalid"] == 1
     assert values["distillwatch_cluster_evidence_applied_total"] >= 5
+
+
+def test_restart_recovers_account_state_and_models_from_the_changelogs(worker_factory, kafka_bootstrap, tmp_path):
+    from tests.conftest import RunningWorker, unique_settings
+
+    s = unique_settings(kafka_bootstrap, tmp_path, web_enabled=True, context_checkpoint_seconds=1.0)
+    events = simulated_events(seed=5, hours=1.0, scale=0.05)
+    first, later = events[: len(events) // 2], events[len(events) // 2 :]
+    w1 = RunningWorker(s, tmp_path / "w1.log").start()
+    try:
+        produce(kafka_bootstrap, s.input_topic, ((a.encode(), raw) for a, raw in first))
+        _, v1 = _wait_for_metrics(s, lambda v: _outcomes(v) >= len(first))
+        time.sleep(1.5)  # past the checkpoint interval: the next events write the contexts
+        produce(kafka_bootstrap, s.input_topic, ((a.encode(), raw) for a, raw in later[:400]))
+        _, v1 = _wait_for_metrics(s, lambda v: _outcomes(v) >= len(first) + 400)
+        scorings = v1["distillwatch_anomaly_model_scorings"]
+        assert scorings > 0
+    finally:
+        assert w1.stop() == 0
+    w2 = RunningWorker(s, tmp_path / "w2.log").start()
+    try:
+        # the last events again (well within each account's 64-id dedup ring): the restored
+        # account states know their request ids, so every one is a duplicate
+        produce(kafka_bootstrap, s.input_topic, ((a.encode(), raw) for a, raw in later[360:400]))
+        _, v2 = _wait_for_metrics(s, lambda v: _outcomes(v) >= 40)
+        assert v2['distillwatch_events_total{outcome="duplicate"}'] == 40
+        assert v2['distillwatch_events_total{outcome="valid"}'] == 0
+        # new events: the models carry on from their checkpoint instead of relearning from zero
+        produce(kafka_bootstrap, s.input_topic, ((a.encode(), raw) for a, raw in later[400:]))
+        _, v2 = _wait_for_metrics(s, lambda v: v['distillwatch_events_total{outcome="valid"}'] > 0
+                                  and v["distillwatch_anomaly_model_scorings"] > 0, timeout=60)
+        time.sleep(6)  # one more metrics tick
+        _, v2 = _wait_for_metrics(s, lambda v: True)
+        assert v2["distillwatch_anomaly_model_scorings"] >= scorings * 0.5
+    finally:
+        w2.stop()
