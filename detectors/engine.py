@@ -63,6 +63,10 @@ PAGE_HINKLEY = dict(min_instances=10, delta=0.05, threshold=1.5, alpha=0.9999, m
 #: and evidence that is not behaviour.
 MODEL_EXCLUDED = frozenset({"events", "active_hours", "behaviour_change", "cluster_strength", "cluster_size"})
 
+CLUSTER_KINDS = {"template": 1, "prefix": 2}
+#: Own content evidence a young member of a prefix cluster needs to alert early.
+EARLY_PREFIX_CONTENT = 0.6
+
 _CTX_MAGIC = b"DWC"
 CONTEXT_VERSION = 1
 
@@ -227,7 +231,7 @@ class Detector:
             return False
         absorb(state, ev, ctx.calendar if ctx is not None else None)
         rules = self.rules
-        if state.n < rules.min_events:
+        if state.n < rules.early_events:
             return True
         ts = ev.ts
         if state.n - state.n_scored_at >= rules.interval_events or not (
@@ -252,7 +256,8 @@ class Detector:
         state.cluster_size = min(evidence.size, 65535)
         state.cluster_strength = evidence.strength
         state.cluster_ts = evidence.ts if not fresh else max(evidence.ts, state.cluster_ts)
-        if state.n < self.rules.min_events:
+        state.cluster_kind = CLUSTER_KINDS.get(evidence.kind, 0)
+        if not self._may_alert(state, evidence.ts):
             return
         self._score(state, max(evidence.ts, state.last_ts), None, alerts, ctx, None, evidence, new_link)
 
@@ -292,9 +297,11 @@ class Detector:
     ) -> None:
         rules = self.rules
         scheduled = evidence is None
-        feats, a = self.assess(state, ts, ctx, learn=scheduled)
+        mature = state.n >= rules.min_events
+        # young accounts' noisy vectors are kept out of the models and baselines
+        feats, a = self.assess(state, ts, ctx, learn=scheduled and mature)
         if scheduled:
-            if self._change_detected(state, a.content):
+            if mature and self._change_detected(state, a.content):
                 state.change_ts = ts
                 feats, a = self.assess(state, ts, ctx)
             state.n_scored_at = state.n
@@ -302,6 +309,8 @@ class Detector:
             state.last_content = a.content
             if fingerprints is not None:
                 self._fingerprints(state, ts, a.content, fingerprints)
+            if not self._may_alert(state, ts):
+                return
         score = a.score
         state.last_score = score
         level = rules.severity(score)
@@ -331,6 +340,22 @@ class Detector:
         elif evidence is not None and new_cluster:
             alerts.append(self._alert(state, ts, request_id, "linked", a, feats, ctx, evidence))
 
+    def _may_alert(self, state: AccountState, ts: float) -> bool:
+        """Accounts alert from ``min_events``; members of a fresh cluster from
+        ``early_events``, so a network of quiet accounts is caught early: at
+        once for a shared prompt template (strong evidence of one operator),
+        and for a shared network prefix (weaker: NAT, clouds) only when the
+        account's own content evidence is already strong."""
+        rules = self.rules
+        if state.n >= rules.min_events:
+            return True
+        if state.n < rules.early_events or not ts - state.cluster_ts < 86400.0:
+            return False
+        kind = state.cluster_kind
+        return kind == CLUSTER_KINDS["template"] or (
+            kind == CLUSTER_KINDS["prefix"] and state.last_content >= EARLY_PREFIX_CONTENT
+        )
+
     @staticmethod
     def _change_detected(state: AccountState, x: float) -> bool:
         """Page-Hinkley test (either direction) on the account's content evidence."""
@@ -351,9 +376,9 @@ class Detector:
         acct = state.account_id
         cnts = state.tpl_cnt
         total = sum(cnts)
-        if total >= 5.0:
+        if total >= 2.5:
             top = max(range(len(cnts)), key=cnts.__getitem__)
-            if cnts[top] / total >= 0.2:
+            if cnts[top] >= 1.9 and cnts[top] / total >= 0.2:  # a template actually repeated
                 out.append(Fingerprint(acct, "template", state.tpl_sig[top], ts, content))
         for h in list(state.prefixes)[:4]:
             if h:

@@ -328,6 +328,9 @@ FEATURE_NAMES = (
     "cluster_size",
 )
 
+#: Events before inter-arrival regularity counts.
+MIN_GAPS = 10
+
 #: An account needs this much history before its hour-of-day profile means anything.
 ENTROPY_MIN_SPAN = 12 * 3600.0
 _LOG24 = math.log(24.0)
@@ -393,7 +396,8 @@ def features(state: AccountState, now: float | None = None) -> dict[str, float]:
         "model_sweep_share": p[P_SWEEP],
         "new_model_share": p[P_NEW_MODEL],
         "reasoning_token_share": p[P_REASONING],
-        "timing_regularity": 1.0 / (1.0 + math.sqrt(state.gap_var)) if n > 2 else 0.0,
+        # a handful of gaps says nothing about regularity
+        "timing_regularity": 1.0 / (1.0 + math.sqrt(state.gap_var)) if n >= MIN_GAPS else 0.0,
         "activity_entropy": entropy,
         "distinct_keys": float(count_set(state.keys)),
         "distinct_prefixes": float(count_set(state.prefixes)),

@@ -106,6 +106,7 @@ class Rules:
     interval_events: int
     interval_seconds: float
     min_events: int
+    early_events: int  # fingerprints, and alerts for members of a template cluster, from this many events
     pattern_base: float
     thresholds: tuple[float, float, float]  # info, warning, critical
     close_below: float
@@ -201,6 +202,7 @@ class Rules:
             interval_events=int(scoring.get("interval_events", 25)),
             interval_seconds=float(scoring.get("interval_seconds", 60)),
             min_events=int(scoring.get("min_events", 10)),
+            early_events=int(scoring.get("early_events", scoring.get("min_events", 10))),
             pattern_base=float(scoring.get("pattern_base", 0.5)),
             thresholds=thresholds,
             close_below=close_below,
@@ -210,6 +212,8 @@ class Rules:
         )
         if rules.interval_events < 1 or rules.interval_seconds <= 0 or rules.min_events < 1:
             raise fail("scoring intervals and min_events must be positive")
+        if not 1 <= rules.early_events <= rules.min_events:
+            raise fail("scoring.early_events must be between 1 and min_events")
         if not 0.0 <= rules.pattern_base <= 1.0:
             raise fail("scoring.pattern_base must be in [0, 1]")
         if rules.quiet_seconds < 0 or rules.top_reasons < 1:

@@ -148,6 +148,7 @@ _SCALARS: tuple[tuple[str, str], ...] = (
     ("change_ts", "d"),  # event time of the last detected behaviour change
     ("cluster_id", "Q"),  # coordination: cluster this account was linked into (0 = none)
     ("cluster_size", "H"),
+    ("cluster_kind", "B"),  # 0 none, 1 template, 2 prefix
     ("cluster_ts", "d"),  # event time of the evidence
     ("cluster_strength", "d"),
     ("recent_pos", "H"),

@@ -323,19 +323,22 @@ def chat_text(r: random.Random, first: bool) -> str:
     return tpl.format(a=a, b=b, n=r.randint(2, 12), dish=r.choice(DISHES))
 
 
-def chat_app(r, ids, acct, start, end, *, conv_rate_per_min, key, ips, ua, model="frontier-medium", tz_hours=8):
-    """A consumer chat app: conversations start as a Poisson process, turns at human pace."""
+def chat_app(r, ids, acct, start, end, *, conv_rate_per_min, key, ips, ua, model="frontier-medium",
+             premium_share=0.0, premium_model="frontier-large"):
+    """A consumer chat app: conversations start as a Poisson process, turns at human pace;
+    ``premium_share`` of the conversations (paying users) go to ``premium_model``."""
     evs = []
     starts = poisson(r, start, end, lambda t: conv_rate_per_min / 60.0)
     for c, t in enumerate(starts):
         conv = f"conv-{r.getrandbits(40):010x}"
         user = f"u-{r.randint(1000, 99999)}"
         turns = r.randint(1, 6)
+        conv_model = premium_model if r.random() < premium_share else model
         mc = 1 + 2 * r.randint(1, 2)  # the app replays a greeting exchange before the first question
         for k in range(turns):
             out = r.randint(120, 650)
             evs.append(event(
-                t, ids(), acct, model, api_key_id=key, client_ip=r.choice(ips), user_agent=ua,
+                t, ids(), acct, conv_model, api_key_id=key, client_ip=r.choice(ips), user_agent=ua,
                 latency_ms=latency(r, out), finish_reason="stop",
                 conversation_id=conv, user_id=user,
                 usage={"input_tokens": 180 + 160 * mc + r.randint(0, 200), "output_tokens": out},
@@ -582,10 +585,14 @@ TAKEOVER = T0 + 6 * HOUR  # 2026-11-28T06:00:00Z
 
 
 def case_09(r: random.Random) -> list[bytes]:
-    """Compromised key: 7 h of a recipe chat app; from 06:00Z a new key and new networks harvest reasoning."""
+    """Compromised key: 7 h of a recipe chat app; from 06:00Z a new key and new networks harvest reasoning.
+
+    Paying users' conversations go to frontier-large, the model the attacker uses too, so the
+    attacker's model is no newer to the partition than in production (no release-chasing artefact).
+    """
     ids, acct = Ids(r), "acct-golden-recipes"
     evs = chat_app(r, ids, acct, T0, T0 + 7 * HOUR, conv_rate_per_min=0.16, key="key-recipes-prod",
-                   ips=[f"192.0.2.{h}" for h in (20, 21, 22)], ua="recipe-app-backend/3.4.0")
+                   ips=[f"192.0.2.{h}" for h in (20, 21, 22)], ua="recipe-app-backend/3.4.0", premium_share=0.2)
     attacker_hosts = [ipv4(r, "203.0.113") for _ in range(3)] + [ipv6(r, 0xA7) for _ in range(2)]
     for t in metronome(r, TAKEOVER + 2.0, TAKEOVER + 32 * MIN, 4.0, 0.1):
         evs.append(harvest_event(r, ids, t, acct, english_harvest_prompt(r), key="key-recipes-staging",
