@@ -41,6 +41,8 @@ ELICITATION_PATTERNS: dict[str, tuple[str, ...]] = {
         r"(?:explain|show) how you (?:arrived|got|reached|derived)",
         r"justify (?:each|every|all) (?:step|claim|decision)",
         r"intermediate (?:steps|reasoning|results)",
+        r"(?:explanation|explain|justification|justify|rationale|reasoning) (?:of|for|behind|at) (?:each|every|all(?: of)?(?: the)?) (?:single )?steps?",
+        r"(?:detailed|thorough|full|complete) explanation",
         r"scratch ?pad",
         r"(?:grade|score|evaluate|assess) (?:this|the|each) (?:answer|response|solution|essay|output)s? (?:against|using|with|according to) (?:the |a |this )?rubric",
         r"each (?:rubric )?criterion",

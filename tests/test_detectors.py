@@ -65,6 +65,8 @@ def run(det: Detector, events) -> tuple[AccountState, list[dict]]:
         "Explain step-by-step how TCP slow start works",
         "Show your chain of thought before the final answer.",
         "Write out the internal reasoning behind this answer",
+        "Answer with a detailed explanation of every step.",
+        "Give a justification for each step.",
         "Grade this answer against the rubric and explain each criterion",
         "Explique paso a paso tu razonamiento",
         "Expliquez étape par étape votre raisonnement",
