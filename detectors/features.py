@@ -48,7 +48,6 @@ from .state import (
     P_SWEEP,
     P_TEMP,
     P_TEMP_SQ,
-    P_TEMPLATE,
     P_TOOLS,
     PROFILE_WINDOW,
     RATE_HORIZONS,
@@ -205,11 +204,10 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
 
     # what the prompt looks like (text reduced to fingerprints here, then dropped)
     text = ev.prompt_text
-    template_hit = repeat = sweep = elicit = 0.0
+    repeat = sweep = elicit = 0.0
     if text:
         elicit = 1.0 if elicits_reasoning(text) else 0.0
-        sig = template_signature(text)
-        template_hit = _template_observe(state, sig)
+        _template_observe(state, template_signature(text))
         th = stable_hash(text[:2000])
         ring, models = state.recent_text, state.recent_model
         for i in range(RECENT_PROMPTS):
@@ -246,7 +244,6 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
         _LOG(max_tokens) / 0.6931471805599453 if max_tokens else None,
         temp,
         temp * temp if temp is not None else None,
-        template_hit,
         repeat,
         sweep,
         new_model,
@@ -269,22 +266,19 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
             p[i] += a * (v - p[i])
 
 
-def _template_observe(state: AccountState, sig: int) -> float:
-    """Space-saving top-k of template signatures with slow decay; returns 1.0
-    when ``sig`` is the account's dominant template before this event."""
+def _template_observe(state: AccountState, sig: int) -> None:
+    """Space-saving top-k of template signatures, slowly decayed: the
+    dominant template's share of the counts is ``template_share``."""
     sigs, cnts = state.tpl_sig, state.tpl_cnt
-    top = max(range(TEMPLATE_SLOTS), key=cnts.__getitem__)
-    hit = 1.0 if (sigs[top] == sig and cnts[top] >= 2.0) else 0.0
     for i in range(TEMPLATE_SLOTS):
         cnts[i] *= 0.995
     for i in range(TEMPLATE_SLOTS):
         if sigs[i] == sig:
             cnts[i] += 1.0
-            return hit
+            return
     low = min(range(TEMPLATE_SLOTS), key=cnts.__getitem__)
     sigs[low] = sig
     cnts[low] += 1.0  # space-saving: inherit the evicted count
-    return hit
 
 
 #: Names of the features, in the order :func:`features` returns them.

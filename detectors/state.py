@@ -86,7 +86,6 @@ PROFILE_FIELDS = (
     "max_tokens",  # log2 of max_tokens, when known
     "temperature",  # temperature, when known
     "temperature_sq",  # temperature squared (for the spread)
-    "template_hit",  # prompt matches the account's dominant template
     "exact_repeat",  # prompt text identical to a recent one
     "model_sweep",  # same prompt recently sent to another model
     "new_model",  # request to a model released after the account started
@@ -109,7 +108,6 @@ PROFILE_FIELDS = (
     P_MAX_TOKENS,
     P_TEMP,
     P_TEMP_SQ,
-    P_TEMPLATE,
     P_REPEAT,
     P_SWEEP,
     P_NEW_MODEL,

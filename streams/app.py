@@ -2,13 +2,17 @@
 
 ::
 
-    api-requests ─┐  (key = account_id)
-                  ├─► detect agent ── invalid ──► api-requests-dlq (original bytes, reason in headers)
-    api-requests- │        │  key missing or not the event's account
-    rekeyed ──────┘        ├──────────────────► api-requests-rekeyed (key = account_id)
-                           │  Detector.process(state, event) — the code replay runs
-                           ├─► account-state table (changelog-backed, versioned bytes)
-                           └─► abuse-alerts (JSON, key = account_id)
+    api-requests ──────────┐  (all keyed by account_id, co-partitioned with the tables)
+    api-requests-rekeyed ──┤
+    distillwatch-evidence ─┤
+    analyst-labels ────────┴─► detect agent
+        │ invalid ─────────────────────► api-requests-dlq (original bytes, reason in headers)
+        │ key missing / not the account ► api-requests-rekeyed (key = account_id)
+        │ Detector.process(state, event, ctx) — the code replay runs
+        ├─► account-state table, partition-context table (changelog-backed, versioned bytes)
+        ├─► abuse-alerts (JSON, key = account_id)
+        └─► distillwatch-fingerprints (key = fingerprint)
+                 └─► coordinate agent (fingerprint-index table) ─► distillwatch-evidence
 
 The agent is thin: it decodes, calls :class:`detectors.engine.Detector`, and
 emits; all detection logic lives in ``detectors/``. The table is keyed by the
@@ -95,15 +99,14 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     fingerprints_topic = app.topic(settings.fingerprints_topic, partitions=parts, **raw_kw)
     dlq = app.topic(settings.dlq_topic, **raw_kw)
     alerts_topic = app.topic(settings.alerts_topic, **raw_kw)
-    # Tables hold raw bytes (key_type/value_type bytes make Faust's changelog serializer "raw"; the
-    # schema alone does not). Values are AccountState bytes with a version byte (detectors.state).
-    table = app.Table(TABLE_NAME, default=None, partitions=parts, key_type=bytes, value_type=bytes, schema=raw)
-    # One entry per partition: the population context (models, baselines), versioned bytes.
-    contexts_table = app.Table(CONTEXT_TABLE, default=None, partitions=parts, key_type=bytes, value_type=bytes,
-                               schema=raw)
-    # One entry per fingerprint: the accounts that showed it recently.
-    fingerprint_table = app.Table(FINGERPRINT_TABLE, default=None, partitions=parts, key_type=bytes,
-                                  value_type=bytes, schema=raw)
+
+    def raw_table(name: str) -> faust.Table:
+        # key_type/value_type bytes make Faust's changelog serializer "raw" (the schema alone does not)
+        return app.Table(name, default=None, partitions=parts, key_type=bytes, value_type=bytes, schema=raw)
+
+    table = raw_table(TABLE_NAME)  # account id -> AccountState bytes (versioned, detectors.state)
+    contexts_table = raw_table(CONTEXT_TABLE)  # b"p<N>" -> PartitionContext bytes (models, baselines)
+    fingerprint_table = raw_table(FINGERPRINT_TABLE)  # fingerprint -> FingerprintIndex bytes
     contexts = ContextCache(detector, contexts_table, settings.context_checkpoint_seconds)
     max_bytes = settings.max_event_bytes
     rekey_name = settings.rekey_topic
