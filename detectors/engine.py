@@ -41,7 +41,7 @@ from typing import Any
 
 from .contract import Event, format_timestamp
 from .coordination import CoordinationConfig, Evidence, Fingerprint
-from .features import ModelCalendar, absorb, features
+from .features import CLUSTER_TTL, ModelCalendar, absorb, features
 from .models import AnomalyModel, LabelModel, ModelVersionError, PageHinkley, PopulationStats
 from .rules import SEVERITIES, Assessment, Rules
 from .state import AccountState, StateVersionError
@@ -65,7 +65,7 @@ MODEL_EXCLUDED = frozenset({"events", "active_hours", "behaviour_change", "clust
 
 CLUSTER_KINDS = {"template": 1, "prefix": 2}
 #: Own content evidence a young member of a prefix cluster needs to alert early.
-EARLY_PREFIX_CONTENT = 0.6
+EARLY_PREFIX_CONTENT = 0.8
 
 _CTX_MAGIC = b"DWC"
 CONTEXT_VERSION = 1
@@ -248,7 +248,7 @@ class Detector:
         ctx: PartitionContext | None = None,
     ) -> None:
         """Take in cluster evidence for the account and re-score it."""
-        fresh = bool(state.cluster_id) and evidence.ts - state.cluster_ts < 86400.0
+        fresh = bool(state.cluster_id) and evidence.ts - state.cluster_ts < CLUSTER_TTL
         if fresh and evidence.cluster_id != state.cluster_id and evidence.strength <= state.cluster_strength:
             return  # already linked to a stronger cluster
         new_link = not fresh
@@ -349,7 +349,7 @@ class Detector:
         rules = self.rules
         if state.n >= rules.min_events:
             return True
-        if state.n < rules.early_events or not ts - state.cluster_ts < 86400.0:
+        if state.n < rules.early_events or not ts - state.cluster_ts < CLUSTER_TTL:
             return False
         kind = state.cluster_kind
         return kind == CLUSTER_KINDS["template"] or (

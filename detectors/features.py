@@ -74,6 +74,9 @@ __all__ = [
 #: (multiple-choice evals ask for logprobs on 1-5 tokens).
 LONG_OUTPUT_TOKENS = 256
 
+#: Cluster evidence counts for this long after it arrived, seconds of event time.
+CLUSTER_TTL = 86400.0
+
 #: Decay horizon of the hour-of-day activity profile, seconds.
 HOURS_TAU = 2 * 86400.0
 
@@ -359,7 +362,7 @@ def features(state: AccountState, now: float | None = None) -> dict[str, float]:
         hs = sum(state.hours)
         if hs > 0:
             entropy = -sum((h / hs) * _LOG(h / hs) for h in state.hours if h > 0) / _LOG24
-    cluster_fresh = n and state.cluster_id and now - state.cluster_ts < 86400.0
+    cluster_fresh = n and state.cluster_id and now - state.cluster_ts < CLUSTER_TTL
     return {
         "events": float(n),
         "rate_per_min_1m": per_min[0],
