@@ -6,13 +6,13 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast lint clean help
+.PHONY: install demo test test-fast clean help
 
 help:
 	@echo "make demo       embedded broker + worker + simulator + live alert view (Ctrl-C stops)"
 	@echo "make test       install everything and run the whole test suite"
 	@echo "make test-fast  the suite without the integration tests (no broker)"
-	@echo "make install    create $(VENV) and install the project with its test extras"
+	@echo "make install    create $(VENV) and install the project with its test and eval extras"
 	@echo "make clean      remove $(VENV) and local state"
 
 install: $(STAMP)

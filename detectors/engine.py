@@ -64,8 +64,12 @@ PAGE_HINKLEY = dict(min_instances=10, delta=0.05, threshold=1.5, alpha=0.9999, m
 MODEL_EXCLUDED = frozenset({"events", "active_hours", "behaviour_change", "cluster_strength", "cluster_size"})
 
 CLUSTER_KINDS = {"template": 1, "prefix": 2}
-#: Own content evidence a young member of a prefix cluster needs to alert early.
+#: A young member of a prefix cluster alerts early only with strong content
+#: evidence of its own and a strong cluster (strength grows with the members'
+#: number and content, see detectors/coordination.py): a shared /24 also holds
+#: ordinary users behind the same ISP or NAT.
 EARLY_PREFIX_CONTENT = 0.8
+EARLY_PREFIX_STRENGTH = 0.6
 
 _CTX_MAGIC = b"DWC"
 CONTEXT_VERSION = 1
@@ -345,7 +349,7 @@ class Detector:
         ``early_events``, so a network of quiet accounts is caught early: at
         once for a shared prompt template (strong evidence of one operator),
         and for a shared network prefix (weaker: NAT, clouds) only when the
-        account's own content evidence is already strong."""
+        account's own content evidence and the cluster are both strong."""
         rules = self.rules
         if state.n >= rules.min_events:
             return True
@@ -353,7 +357,9 @@ class Detector:
             return False
         kind = state.cluster_kind
         return kind == CLUSTER_KINDS["template"] or (
-            kind == CLUSTER_KINDS["prefix"] and state.last_content >= EARLY_PREFIX_CONTENT
+            kind == CLUSTER_KINDS["prefix"]
+            and state.last_content >= EARLY_PREFIX_CONTENT
+            and state.cluster_strength >= EARLY_PREFIX_STRENGTH
         )
 
     @staticmethod
