@@ -34,7 +34,7 @@ from typing import Any
 
 __all__ = ["Fingerprint", "Evidence", "FingerprintIndex", "CoordinationConfig", "cluster_id_for"]
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ class CoordinationConfig:
     window_seconds: float = 86400.0  # members seen within this much event time
     max_members: int = 64  # accounts remembered per fingerprint (oldest forgotten)
     related_shown: int = 10  # related accounts named in the evidence
-    resend_seconds: float = 3600.0  # evidence re-sent to a member at most this often
+    resend_seconds: float = 3600.0  # evidence re-sent to a member at most this often ...
+    resend_strength: float = 0.1  # ... unless the cluster has grown this much stronger since
     # how strongly each kind of fingerprint indicates one operator
     kind_weight: dict[str, float] = field(
         default_factory=lambda: {"template": 1.0, "system": 1.0, "prefix": 0.7}
@@ -111,22 +112,22 @@ class FingerprintIndex:
     """The accounts that showed one fingerprint value recently (bounded).
 
     ``observe`` returns the evidence to send: to every member when the cluster
-    forms, then to members that join or have not been told for
-    ``resend_seconds``.
+    forms, then to members that join, that have not been told for
+    ``resend_seconds``, or that were told of a clearly weaker cluster.
     """
 
     __slots__ = ("config", "members")
 
     def __init__(self, config: CoordinationConfig | None = None):
         self.config = config or CoordinationConfig()
-        # account -> [last_ts, content, last_told_ts]
+        # account -> [last_ts, content, last_told_ts, last_told_strength]
         self.members: dict[str, list[float]] = {}
 
     def observe(self, fp: Fingerprint) -> list[Evidence]:
         cfg = self.config
         m = self.members.get(fp.account_id)
         if m is None:
-            m = self.members[fp.account_id] = [fp.ts, fp.content, float("-inf")]
+            m = self.members[fp.account_id] = [fp.ts, fp.content, float("-inf"), 0.0]
         else:
             m[0] = max(m[0], fp.ts)
             m[1] = fp.content
@@ -152,9 +153,10 @@ class FingerprintIndex:
         out = []
         for acct in sorted(self.members):
             v = self.members[acct]
-            if fp.ts - v[2] < cfg.resend_seconds:
+            if fp.ts - v[2] < cfg.resend_seconds and strength - v[3] < cfg.resend_strength:
                 continue
             v[2] = fp.ts
+            v[3] = strength
             related = tuple(a for a in ranked if a != acct)[: cfg.related_shown]
             out.append(Evidence(acct, cid, fp.kind, size, strength, related, fp.ts))
         return out
@@ -163,9 +165,9 @@ class FingerprintIndex:
 
     def to_bytes(self) -> bytes:
         parts = [struct.pack("<BH", INDEX_VERSION, len(self.members))]
-        for acct, (ts, content, told) in sorted(self.members.items()):
+        for acct, (ts, content, told, told_strength) in sorted(self.members.items()):
             a = acct.encode("utf-8", "surrogatepass")
-            parts.append(struct.pack("<H", len(a)) + a + struct.pack("<ddd", ts, content, told))
+            parts.append(struct.pack("<H", len(a)) + a + struct.pack("<dddd", ts, content, told, told_strength))
         return b"".join(parts)
 
     @classmethod
@@ -181,9 +183,9 @@ class FingerprintIndex:
                 off += 2
                 acct = data[off : off + n].decode("utf-8", "surrogatepass")
                 off += n
-                ts, content, told = struct.unpack_from("<ddd", data, off)
-                off += 24
-                idx.members[acct] = [ts, content, told]
+                ts, content, told, told_strength = struct.unpack_from("<dddd", data, off)
+                off += 32
+                idx.members[acct] = [ts, content, told, told_strength]
         except (struct.error, UnicodeDecodeError):
             return cls(config)
         return idx

@@ -349,3 +349,45 @@ def test_every_signal_is_documented():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "detection.md").read_text()
     missing = [s.name for s in Rules.default().signals if f"`{s.name}`" not in doc]
     assert not missing, f"signals missing from docs/detection.md: {missing}"
+
+
+# -- coordination -------------------------------------------------------------------
+
+
+def _fp(i: int, ts: float, content: float = 0.8, value: int = 42, kind: str = "prefix"):
+    from detectors.coordination import Fingerprint
+
+    return Fingerprint(f"acct-{i}", kind, value, ts, content)
+
+
+def test_cluster_needs_enough_members_with_content():
+    from detectors.coordination import FingerprintIndex
+
+    idx = FingerprintIndex()
+    assert all(idx.observe(_fp(i, T0 + i, content=0.1)) == [] for i in range(10))  # no harvesting content
+
+
+def test_members_are_told_again_when_the_cluster_grows_much_stronger():
+    from detectors.coordination import FingerprintIndex
+
+    idx = FingerprintIndex()
+    told: dict[str, list[float]] = {}
+    for i in range(20):
+        for e in idx.observe(_fp(i, T0 + i)):
+            told.setdefault(e.account_id, []).append(e.strength)
+    # the first members heard of the cluster while it was weak, and again as it grew
+    assert len(told["acct-0"]) >= 2 and told["acct-0"][-1] > told["acct-0"][0] + 0.09
+    assert max(s for v in told.values() for s in v) == pytest.approx(0.7)  # prefix weight, >= 10 members
+
+
+def test_fingerprint_index_forgets_old_members_and_round_trips():
+    from detectors.coordination import FingerprintIndex
+
+    idx = FingerprintIndex()
+    for i in range(6):
+        idx.observe(_fp(i, T0 + i))
+    back = FingerprintIndex.from_bytes(idx.to_bytes())
+    assert back.members == idx.members
+    back.observe(_fp(99, T0 + 2 * 86400))  # a day later: the others fell out of the window
+    assert set(back.members) == {"acct-99"}
+    assert FingerprintIndex.from_bytes(b"\x09junk").members == {}  # unknown version: start afresh
