@@ -27,7 +27,7 @@ from rich.table import Table
 
 from .deps import check_eval_dependencies
 from .metrics import check_targets
-from .report import evaluate_files, fmt_min, fmt_num, fmt_pct, write_json
+from .report import evaluate_files, fmt_min, fmt_num, fmt_pct, fmt_target_value, write_json
 
 __all__ = ["run_backtest", "aggregate", "render_aggregate_markdown", "machine_info", "parse_seeds"]
 
@@ -344,16 +344,9 @@ def render_aggregate_markdown(agg: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     for t in agg["targets"]:
-        v = t["value"]
-        if isinstance(v, dict):
-            shown = f"ours {fmt_num(v['ours'])} vs baseline {fmt_num(v['baseline'])}"
-        elif t["target"] in ("benign_fpr", "heavy_benign_fpr"):
-            shown = fmt_pct(v, 2)
-        elif t["target"] == "median_delay_min":
-            shown = fmt_min(v)
-        else:
-            shown = fmt_num(v)
-        L.append(f"| {t['description']} | {shown} | **{t['status']}** | {t['seeds_passing']}/{t['seeds']} |")
+        L.append(
+            f"| {t['description']} | {fmt_target_value(t)} | **{t['status']}** | {t['seeds_passing']}/{t['seeds']} |"
+        )
     L += ["", '"lowest archetype recall" on the mean is the lowest per-archetype mean recall (table below).', ""]
 
     seeds = [str(r["seed"]) for r in agg["seeds"]]

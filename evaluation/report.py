@@ -295,19 +295,22 @@ def write_plots(result: EvaluationResult, out: Path) -> dict[str, str]:
 # -- markdown ------------------------------------------------------------------------
 
 
+def fmt_target_value(t: dict[str, Any]) -> str:
+    """A target's measured value as the reports show it."""
+    v = t["value"]
+    if isinstance(v, dict):
+        return f"ours {fmt_num(v['ours'])} vs baseline {fmt_num(v['baseline'])}"
+    if t["target"] in ("benign_fpr", "heavy_benign_fpr"):
+        return fmt_pct(v, 2)
+    if t["target"] == "median_delay_min":
+        return fmt_min(v)
+    return fmt_num(v)
+
+
 def _targets_md(targets: list[dict[str, Any]]) -> list[str]:
     lines = ["| target | value | result |", "|---|---|---|"]
     for t in targets:
-        v = t["value"]
-        if isinstance(v, dict):
-            shown = f"ours {fmt_num(v['ours'])} vs baseline {fmt_num(v['baseline'])}"
-        elif t["target"] in ("benign_fpr", "heavy_benign_fpr"):
-            shown = fmt_pct(v, 2)
-        elif t["target"] == "median_delay_min":
-            shown = fmt_min(v)
-        else:
-            shown = fmt_num(v)
-        lines.append(f"| {t['description']} | {shown} | **{t['status']}** |")
+        lines.append(f"| {t['description']} | {fmt_target_value(t)} | **{t['status']}** |")
     return lines
 
 

@@ -37,15 +37,19 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_demo_shows_a_harvester_alert_and_ctrl_c_stops_everything(tmp_path):
+def _start_demo(tmp_path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILLWATCH_")}
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "demo", "--plain", "--workdir", str(tmp_path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
     )
+
+
+def test_demo_shows_a_harvester_alert_and_ctrl_c_stops_everything(tmp_path):
+    proc = _start_demo(tmp_path)
     lines: list[str] = []
     first_alert = None
     started = time.monotonic()
@@ -81,14 +85,7 @@ def test_demo_shows_a_harvester_alert_and_ctrl_c_stops_everything(tmp_path):
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP], ids=["killed", "terminal-closed"])
 def test_demo_killed_or_hung_up_leaves_no_process_behind(tmp_path, sig):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILLWATCH_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "demo", "--plain", "--workdir", str(tmp_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
+    proc = _start_demo(tmp_path)
     text = ""
     try:
         for line in proc.stdout:
