@@ -71,6 +71,26 @@ _ELICITATION_RE = re.compile(
     "|".join(f"(?:{p})" for pats in ELICITATION_PATTERNS.values() for p in pats)
 )
 
+#: Every pattern that can match ASCII text contains one of these substrings, so
+#: an ASCII prompt without any of them cannot match and skips the (much slower)
+#: alternation above. tests/test_detectors.py checks the claim pattern by
+#: pattern with generated matches.
+ASCII_KEYS = (
+    "step", "chain", "show", "expla", "describ", "write out", "lay out", "spell out", "detail", "narrat",
+    "internal", "reason", "deriv", "ration", "thought", "think", "walk", "justif", "intermediate", "scratch",
+    "rubric", "criterion", "before",
+    "paso", "razon", "cadena", "muestra",  # es
+    "passo", "raciocinio", "cadeia",  # pt, it
+    "etape", "raison", "chaine", "demarche",  # fr
+    "schritt", "gedanken", "denkproz", "begrund", "losungsweg",  # de
+    "ragionam", "catena",  # it
+    "stap voor", "redenering",  # nl
+    "krok po", "rozumowania",  # pl
+    "adim",  # tr
+    "langkah", "penalaran",  # id
+)
+_ASCII_KEYS_RE = re.compile("|".join(re.escape(k) for k in ASCII_KEYS))
+
 
 def elicits_reasoning(text: str | None) -> bool:
     """True when ``text`` asks the model to write out its reasoning.
@@ -81,4 +101,7 @@ def elicits_reasoning(text: str | None) -> bool:
         return False
     if len(text) > 2 * SCAN_CHARS:
         text = text[:SCAN_CHARS] + "\n" + text[-SCAN_CHARS:]
-    return _ELICITATION_RE.search(text.casefold()) is not None
+    low = text.casefold()
+    if low.isascii() and _ASCII_KEYS_RE.search(low) is None:
+        return False
+    return _ELICITATION_RE.search(low) is not None

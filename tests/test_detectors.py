@@ -391,3 +391,28 @@ def test_fingerprint_index_forgets_old_members_and_round_trips():
     back.observe(_fp(99, T0 + 2 * 86400))  # a day later: the others fell out of the window
     assert set(back.members) == {"acct-99"}
     assert FingerprintIndex.from_bytes(b"\x09junk").members == {}  # unknown version: start afresh
+
+
+def test_ascii_prefilter_never_hides_a_match():
+    """Every string a pattern matches passes the ASCII prefilter when it is ASCII."""
+    import re
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from detectors import text as T
+
+    # patterns that can match ASCII text (non-ASCII only inside character classes, like [ée])
+    patterns = [
+        p for pats in T.ELICITATION_PATTERNS.values() for p in pats if re.sub(r"\[[^\]]*\]", "", p).isascii()
+    ]
+    assert len(patterns) > 40
+
+    @settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from(patterns).flatmap(lambda p: st.from_regex(re.compile(p), fullmatch=False, alphabet=st.characters(max_codepoint=127))))
+    def check(s: str) -> None:
+        low = s.casefold()
+        if low.isascii() and T._ELICITATION_RE.search(low):
+            assert T._ASCII_KEYS_RE.search(low), s
+
+    check()
