@@ -368,22 +368,18 @@ def render_markdown(m: dict[str, Any], title: str | None = None) -> str:
         f"{b2['tp']} / {b2['fp']} / {b2['fn']}",
         "—",
     )
-    row(
-        "benign FPR",
-        _frac(ours["flagged_benign"], nb, ours["benign_fpr"], 2),
-        _frac(b1["flagged_benign"], nb, b1["benign_fpr"], 2),
-        fmt_pct(a1["benign_fpr"], 2),
-        _frac(b2["flagged_benign"], nb, b2["benign_fpr"], 2),
-        fmt_pct(a2["benign_fpr"], 2),
-    )
-    row(
-        "heavy-benign FPR",
-        _frac(ours["flagged_heavy_benign"], nh, ours["heavy_benign_fpr"], 2),
-        _frac(b1["flagged_heavy_benign"], nh, b1["heavy_benign_fpr"], 2),
-        fmt_pct(a1["heavy_benign_fpr"], 2),
-        _frac(b2["flagged_heavy_benign"], nh, b2["heavy_benign_fpr"], 2),
-        fmt_pct(a2["heavy_benign_fpr"], 2),
-    )
+    for title, flagged, rate, total in (
+        ("benign FPR", "flagged_benign", "benign_fpr", nb),
+        ("heavy-benign FPR", "flagged_heavy_benign", "heavy_benign_fpr", nh),
+    ):
+        row(
+            title,
+            _frac(ours[flagged], total, ours[rate], 2),
+            _frac(b1[flagged], total, b1[rate], 2),
+            fmt_pct(a1[rate], 2),
+            _frac(b2[flagged], total, b2[rate], 2),
+            fmt_pct(a2[rate], 2),
+        )
     row(
         "pre-attack false alarms",
         str(ours["pre_attack_false_alarms"]),
