@@ -6,13 +6,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast clean help
+.PHONY: install system-deps demo test test-fast clean help
 
 help:
 	@echo "make demo       embedded broker + worker + simulator + live alert view (Ctrl-C stops)"
 	@echo "make test       install everything and run the whole test suite"
 	@echo "make test-fast  the suite without the integration tests (no broker)"
 	@echo "make install    create $(VENV) and install the project with its test and eval extras"
+	@echo "make system-deps  apt-install Prometheus, Alertmanager and Chromium for the integration tests"
 	@echo "make clean      remove $(VENV) and local state"
 
 install: $(STAMP)
@@ -26,7 +27,10 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/distillwatch demo
 
-test: install
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+test: install system-deps
 	$(PY) -m pytest
 
 test-fast: install
