@@ -18,6 +18,11 @@ __all__ = ["Metrics", "INVALID_CODES"]
 INVALID_CODES = ("json", "utf8", "too_large", "not_object", "missing", "type", "range", "format")
 SEVERITY_NAMES = ("info", "warning", "critical")
 ALERT_STATUSES = ("opened", "escalated", "resolved", "linked")
+#: Rate-limit actions (issue 4): what, and what became of it.
+ACTION_TYPES = ("throttle", "block", "release")
+ACTION_OUTCOMES = ("shadow", "enforced", "allowlisted", "halted", "paused")
+PAUSE_REASONS = ("lag", "recovery", "warmup")
+DELIVERY_OUTCOMES = ("delivered", "retried", "failed")
 
 
 class Metrics:
@@ -86,6 +91,59 @@ class Metrics:
         )
         self.accounts = Gauge(
             "distillwatch_accounts_tracked", "Accounts with state in this worker's table partitions", registry=r
+        )
+        # --- rate-limit actions and their deliveries (streams/actions.py) ---
+        self.actions = Counter(
+            "distillwatch_actions_total",
+            "Rate-limit actions decided, by type and outcome: shadow (published, not enforced), enforced, "
+            "allowlisted (never actioned), halted (circuit breaker open), paused (fail-open: lag, recovery, warm-up)",
+            ["action", "outcome"],
+            registry=r,
+        )
+        for a in ACTION_TYPES:
+            for o in ACTION_OUTCOMES:
+                self.actions.labels(a, o)
+        self.actions_halted = Gauge(
+            "distillwatch_actions_halted",
+            "1 while the circuit breaker halts automated actions (too large a share of active accounts would be "
+            "actioned)",
+            registry=r,
+        )
+        self.enforcement_paused = Gauge(
+            "distillwatch_enforcement_paused",
+            "1 while new throttles are withheld (fail open), by reason",
+            ["reason"],
+            registry=r,
+        )
+        for reason in PAUSE_REASONS:
+            self.enforcement_paused.labels(reason)
+        self.webhook_deliveries = Counter(
+            "distillwatch_webhook_deliveries_total",
+            "Signed webhook delivery attempts by outcome: delivered, retried (will try again), failed (gave up)",
+            ["outcome"],
+            registry=r,
+        )
+        for o in DELIVERY_OUTCOMES:
+            self.webhook_deliveries.labels(o)
+        self.webhook_seconds = Histogram(
+            "distillwatch_webhook_delivery_seconds",
+            "Time of one webhook delivery attempt",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        # --- Alertmanager (streams/alertmanager.py) ---
+        self.alertmanager_posts = Counter(
+            "distillwatch_alertmanager_posts_total",
+            "POSTs of alerts to the Alertmanager API v2 by outcome: ok or error",
+            ["outcome"],
+            registry=r,
+        )
+        for o in ("ok", "error"):
+            self.alertmanager_posts.labels(o)
+        self.alertmanager_active = Gauge(
+            "distillwatch_alertmanager_active_alerts",
+            "Open per-account episodes this worker keeps firing in Alertmanager",
+            registry=r,
         )
         # Children bound once: .labels() costs a lock and a dict lookup per call.
         self.valid = self.events.labels("valid")
