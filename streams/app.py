@@ -121,6 +121,8 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
                 alert["alert_id"], alert["account_id"], alert["severity"], alert["status"], alert["score"],
             )
             await alerts_topic.send(key=account_key, value=orjson.dumps(alert))
+            # [actions] hook: rate-limit ladder for this alert
+            # [alerting] hook: Alertmanager push for this alert
         for fp in fps:
             metrics.fingerprints.inc()
             await fingerprints_topic.send(key=fp.key, value=orjson.dumps(fp.to_dict()))

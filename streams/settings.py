@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     rules_file: Path | None = Field(None, description="YAML rules file; the packaged detectors/rules.yaml when unset")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
 
+    # --- rate-limit actions and webhooks (streams/actions.py) ---
+
+    # --- Alertmanager, explain view, admin auth (streams/alerting.py, streams/explain.py) ---
+
+    # --- operations: metrics (streams/metrics.py) ---
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower(cls, v: Any) -> Any:
