@@ -50,7 +50,7 @@ class CoordinationConfig:
     resend_strength: float = 0.1  # ... unless the cluster has grown this much stronger since
     # how strongly each kind of fingerprint indicates one operator
     kind_weight: dict[str, float] = field(
-        default_factory=lambda: {"template": 1.0, "system": 1.0, "prefix": 0.7}
+        default_factory=lambda: {"template": 1.0, "system": 1.0, "prefix": 0.7, "cadence": 0.5}
     )
 
 
@@ -59,7 +59,7 @@ class Fingerprint:
     """One account showed one fingerprint at event time ``ts``."""
 
     account_id: str
-    kind: str  # "template" | "prefix" | "system"
+    kind: str  # "template" | "prefix" | "system" | "cadence"
     value: int  # 32-bit fingerprint
     ts: float
     content: float  # the account's own content evidence at that time, 0..1

@@ -41,7 +41,7 @@ from typing import Any
 
 from .contract import Event, format_timestamp
 from .coordination import CoordinationConfig, Evidence, Fingerprint
-from .features import CLUSTER_TTL, ModelCalendar, absorb, features
+from .features import CLUSTER_TTL, ModelCalendar, absorb, cadence_bins, features
 from .models import AnomalyModel, LabelModel, ModelVersionError, PageHinkley, PopulationStats
 from .rules import SEVERITIES, Assessment, Rules
 from .state import AccountState, StateVersionError
@@ -63,7 +63,11 @@ PAGE_HINKLEY = dict(min_instances=10, delta=0.05, threshold=1.5, alpha=0.9999, m
 #: and evidence that is not behaviour.
 MODEL_EXCLUDED = frozenset({"events", "active_hours", "behaviour_change", "cluster_strength", "cluster_size"})
 
-CLUSTER_KINDS = {"template": 1, "prefix": 2}
+CLUSTER_KINDS = {"template": 1, "prefix": 2, "system": 3, "cadence": 4}
+#: Kinds whose fresh cluster lets a young member alert at once: the same prompt
+#: template or the same system prompt across accounts with harvesting content
+#: is the mark of one operator.
+EARLY_KINDS = frozenset({CLUSTER_KINDS["template"], CLUSTER_KINDS["system"]})
 #: A young member of a prefix cluster alerts early only with strong content
 #: evidence of its own and a strong cluster (strength grows with the members'
 #: number and content, see detectors/coordination.py): a shared /24 also holds
@@ -347,8 +351,9 @@ class Detector:
     def _may_alert(self, state: AccountState, ts: float) -> bool:
         """Accounts alert from ``min_events``; members of a fresh cluster from
         ``early_events``, so a network of quiet accounts is caught early: at
-        once for a shared prompt template (strong evidence of one operator),
-        and for a shared network prefix (weaker: NAT, clouds) only when the
+        once for a shared prompt template or system prompt (strong evidence of
+        one operator; see :data:`EARLY_KINDS`), never for a shared cadence
+        alone, and for a shared network prefix (weaker: NAT, clouds) only when the
         account's own content evidence and the cluster are both strong."""
         rules = self.rules
         if state.n >= rules.min_events:
@@ -356,7 +361,7 @@ class Detector:
         if state.n < rules.early_events or not ts - state.cluster_ts < CLUSTER_TTL:
             return False
         kind = state.cluster_kind
-        return kind == CLUSTER_KINDS["template"] or (
+        return kind in EARLY_KINDS or (
             kind == CLUSTER_KINDS["prefix"]
             and state.last_content >= EARLY_PREFIX_CONTENT
             and state.cluster_strength >= EARLY_PREFIX_STRENGTH
@@ -389,6 +394,12 @@ class Detector:
         for h in list(state.prefixes)[:4]:
             if h:
                 out.append(Fingerprint(acct, "prefix", h, ts, content))
+        if state.system_sig:
+            out.append(Fingerprint(acct, "system", state.system_sig, ts, content))
+        bins = cadence_bins(state)
+        if bins is not None:
+            for b in bins:
+                out.append(Fingerprint(acct, "cadence", b, ts, content))
 
     def _alert(
         self,

@@ -205,6 +205,9 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
         if released > state.first_ts + 3600.0 and ts - released < NEW_MODEL_WINDOW:
             new_model = 1.0
 
+    if ev.system_sha256:
+        state.system_sig = stable_hash(ev.system_sha256)
+
     # what the prompt looks like (text reduced to fingerprints here, then dropped)
     text = ev.prompt_text
     repeat = sweep = elicit = 0.0
@@ -327,6 +330,35 @@ FEATURE_NAMES = (
 
 #: Events before inter-arrival regularity counts.
 MIN_GAPS = 10
+
+#: Cadence fingerprints: accounts whose inter-arrival gaps are this regular
+#: (``timing_regularity``) publish the bin of their typical gap, on a log scale
+#: of this width (0.2 = bins 22 % wide), twice, the second grid shifted by half
+#: a bin, so two accounts with nearly the same gap always share one bin.
+CADENCE_MIN_REGULARITY = 0.6
+CADENCE_BIN = 0.2
+
+
+def cadence_bins(state: AccountState) -> tuple[int, int] | None:
+    """The account's request rhythm as two 32-bit fingerprint values, or None
+    when it has too few gaps or no steady rhythm.
+
+    Accounts of a load-balanced network take turns on one scheduler, so they
+    share a rhythm that ordinary users, each with their own, do not.
+
+    >>> s = AccountState("a")
+    >>> s.n, s.gap_mean, s.gap_var = 40, math.log(600.0), 0.04
+    >>> cadence_bins(s)
+    (2062, 2065)
+    >>> s.gap_var = 1.0  # Poisson-like: no rhythm
+    >>> cadence_bins(s) is None
+    True
+    """
+    if state.n < MIN_GAPS or 1.0 / (1.0 + math.sqrt(state.gap_var)) < CADENCE_MIN_REGULARITY:
+        return None
+    x = state.gap_mean / CADENCE_BIN + 1000.0  # gaps below a second give negative logs
+    return (int(x) * 2) & 0xFFFFFFFF, (int(x + 0.5) * 2 + 1) & 0xFFFFFFFF
+
 
 #: An account needs this much history before its hour-of-day profile means anything.
 ENTROPY_MIN_SPAN = 12 * 3600.0

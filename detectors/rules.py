@@ -106,7 +106,7 @@ class Rules:
     interval_events: int
     interval_seconds: float
     min_events: int
-    early_events: int  # fingerprints, and alerts for members of a template cluster, from this many events
+    early_events: int  # fingerprints, and alerts for members of a template or system-prompt cluster, from this many events
     pattern_base: float
     thresholds: tuple[float, float, float]  # info, warning, critical
     close_below: float

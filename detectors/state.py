@@ -47,7 +47,7 @@ __all__ = [
     "TEMPLATE_SLOTS",
 ]
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 #: Horizons (seconds) of the decayed request-rate counters.
 RATE_HORIZONS = (60.0, 600.0, 3600.0, 86400.0)
@@ -146,11 +146,12 @@ _SCALARS: tuple[tuple[str, str], ...] = (
     ("change_ts", "d"),  # event time of the last detected behaviour change
     ("cluster_id", "Q"),  # coordination: cluster this account was linked into (0 = none)
     ("cluster_size", "H"),
-    ("cluster_kind", "B"),  # 0 none, 1 template, 2 prefix
+    ("cluster_kind", "B"),  # 0 none, else engine.CLUSTER_KINDS (template, prefix, system, cadence)
     ("cluster_ts", "d"),  # event time of the evidence
     ("cluster_strength", "d"),
     ("recent_pos", "H"),
     ("fp_ts", "d"),  # event time fingerprints were last published
+    ("system_sig", "I"),  # hash of the account's latest system prompt hash (0 = none seen)
 )
 
 # fixed-size arrays: name -> (typecode, length, initial value)

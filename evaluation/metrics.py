@@ -168,6 +168,32 @@ def max_alert_score(alerts: pd.DataFrame, index: pd.Index) -> pd.Series:
     return s.reindex(index).fillna(0.0).rename("max_alert_score")
 
 
+def score_reliability(peak: pd.Series, labels: pd.DataFrame, edges: Iterable[float]) -> list[dict[str, Any]]:
+    """How often an account whose peak score fell in each band is a harvester.
+
+    ``edges`` are the band boundaries (the policy's severity thresholds); the
+    first band holds accounts that never reached the lowest one. This is the
+    calibration check of the score: a band's harvester share should grow with
+    the score, and the top band should be almost all harvesters.
+
+    >>> labels = pd.DataFrame({"label": ["benign", "benign", "harvester", "harvester"]}, index=list("abcd"))
+    >>> rows = score_reliability(pd.Series([0.0, 0.5, 0.7, 0.9], index=list("abcd")), labels, [0.45, 0.65, 0.82])
+    >>> [(r["band"], r["accounts"], r["harvester_share"]) for r in rows]
+    [('< 0.45', 1, 0.0), ('0.45-0.65', 1, 0.0), ('0.65-0.82', 1, 1.0), ('>= 0.82', 1, 1.0)]
+    """
+    edges = sorted(edges)
+    bounds = [-np.inf, *edges, np.inf]
+    peak = peak.reindex(labels.index).fillna(0.0)
+    harvester = labels["label"] == "harvester"
+    rows = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        inside = (peak >= lo) & (peak < hi)
+        n, k = int(inside.sum()), int((inside & harvester).sum())
+        band = f"< {hi:g}" if lo == -np.inf else (f">= {lo:g}" if hi == np.inf else f"{lo:g}-{hi:g}")
+        rows.append({"band": band, "accounts": n, "harvesters": k, "harvester_share": ratio(k, n)})
+    return rows
+
+
 # -- per-account detections ------------------------------------------------------
 
 

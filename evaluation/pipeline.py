@@ -21,6 +21,7 @@ from .metrics import (
     detection_metrics,
     first_detections,
     max_alert_score,
+    score_reliability,
 )
 
 __all__ = ["EvaluationResult", "evaluate_frames", "BASELINE_BENIGN_RATE", "METHODS"]
@@ -70,12 +71,15 @@ def evaluate_frames(
     *,
     min_severity: str = "warning",
     random_state: int = 0,
+    score_bands: tuple[float, ...] | None = None,
 ) -> EvaluationResult:
     """Evaluate our detector's alerts and both baselines against ``labels``.
 
     ``labels`` as from :func:`evaluation.metrics.labels_frame`; ``alerts`` with
     ``account_id``, ``severity``, ``score``, ``detected_at``; the aggregates as
-    from :func:`evaluation.data.scan_events`.
+    from :func:`evaluation.data.scan_events`. ``score_bands`` are the score
+    boundaries of the reliability table (default: the default rules' severity
+    thresholds).
     """
     if min_severity not in SEVERITIES:
         raise ValueError(f"min_severity must be one of {', '.join(SEVERITIES)}")
@@ -132,6 +136,12 @@ def evaluate_frames(
         "volume_threshold_recall_at_our_fpr": b1["at_our_fpr"]["recall"],
         "isolation_forest_recall_at_our_fpr": b2["at_our_fpr"]["recall"],
     }
+    peak = max_alert_score(alerts_known, pop.index)
+    if score_bands is None:
+        from detectors.rules import Rules
+
+        score_bands = Rules.default().thresholds
+    ours["score_reliability"] = score_reliability(peak, pop, score_bands)
     metrics = {
         "population": pop_info,
         "ours": ours,
@@ -144,7 +154,7 @@ def evaluate_frames(
     per["ours_flagged"] = ours_det["flagged"]
     per["ours_delay_s"] = ours_det["delay_s"]
     per["ours_pre_attack_only"] = ours_det["pre_attack_only"]
-    per["ours_max_alert_score"] = max_alert_score(alerts_known, pop.index)
+    per["ours_max_alert_score"] = peak
     per["volume_flagged"] = b1_det["flagged"]
     per["volume_delay_s"] = b1_det["delay_s"]
     per["volume_max_hourly"] = B.account_max(hourly, "requests", pop.index)

@@ -513,6 +513,19 @@ def render_markdown(m: dict[str, Any], title: str | None = None) -> str:
         "",
         f"![score distributions]({PLOTS['score_distributions']})",
         "",
+    ]
+    rel = m["ours"].get("score_reliability")
+    if rel:
+        L += [
+            "Reliability of the score (calibration check): accounts by the highest score any of their alerts "
+            "carried, and how many of them are harvesters. Bands are the severity thresholds.",
+            "",
+            "| peak score | accounts | harvesters | harvester share |",
+            "|---|---|---|---|",
+            *(f"| {r['band']} | {r['accounts']} | {r['harvesters']} | {fmt_pct(r['harvester_share'])} |" for r in rel),
+            "",
+        ]
+    L += [
         "## How this is measured",
         "",
     ]

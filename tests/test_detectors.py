@@ -416,3 +416,49 @@ def test_ascii_prefilter_never_hides_a_match():
             assert T._ASCII_KEYS_RE.search(low), s
 
     check()
+
+
+def _network(pipe, accounts, *, content: dict, system_sha: str, period: float, rounds: int, first: int = 0):
+    """Quiet accounts taking turns on one scheduler: one request each per round."""
+    for r in range(rounds):
+        for j, acct in enumerate(accounts):
+            pipe.handle(ev(r, acct, dt=period, request_id=f"{acct}-{r}", ts=T0 + r * period + 2.0 * j,
+                           system_sha256=system_sha, client_ip=f"10.{first + j}.{j}.7", **content))
+
+
+def test_shared_system_prompt_links_a_quiet_network_at_its_first_requests():
+    from detectors.pipeline import LocalPipeline
+
+    pipe = LocalPipeline(partitions=4)
+    members = [f"net-{i}" for i in range(8)]  # distinct /24s: only the system prompt is shared
+    _network(pipe, members, content=HARVEST, system_sha="ab" * 32, period=1200.0, rounds=3)
+    flagged = {a["account_id"] for a in pipe.alerts if a["severity"] in ("warning", "critical")}
+    assert flagged == set(members)  # after 3 requests each, far below min_events
+    kinds = {a["cluster"]["kind"] for a in pipe.alerts if a["cluster"]}
+    assert kinds == {"system"}
+
+
+def test_a_popular_system_prompt_among_ordinary_users_links_nobody():
+    from detectors.pipeline import LocalPipeline
+
+    pipe = LocalPipeline(partitions=4)
+    users = [f"user-{i}" for i in range(30)]  # one framework's default system prompt, everyday chat
+    _network(pipe, users, content=dict(CHAT, messages_count=1), system_sha="cd" * 32, period=300.0, rounds=20)
+    assert not any(a["cluster"] for a in pipe.alerts)
+    assert not [a for a in pipe.alerts if a["severity"] != "info"]
+
+
+def test_cadence_links_accounts_that_share_one_rhythm():
+    from detectors.features import cadence_bins
+
+    det = Detector()
+    a, b, c = (det.new_state(x) for x in "abc")
+    ts = {"a": T0, "b": T0, "c": T0}
+    for i in range(40):
+        for st, gap in ((a, 600.0 * (1.0 + 0.1 * ((i * 7) % 3 - 1))),  # jittered +-10 %
+                        (b, 630.0 * (1.0 + 0.1 * ((i * 5) % 3 - 1))),  # 5 % slower: still one shared bin
+                        (c, 60.0)):
+            ts[st.account_id] += gap
+            absorb(st, ev(i, st.account_id, ts=ts[st.account_id]))
+    assert set(cadence_bins(a)) & set(cadence_bins(b))
+    assert not set(cadence_bins(a)) & set(cadence_bins(c))
