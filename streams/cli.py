@@ -20,7 +20,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .settings import ENV_PREFIX, Settings, SettingsError, load_settings
+from .settings import ENV_PREFIX, SECRET_FIELDS, Settings, SettingsError, load_settings
 
 __all__ = ["main", "build_parser"]
 
@@ -346,6 +346,8 @@ def cmd_settings(args) -> int:
     settings = load_settings(args.config)
     for name, info in Settings.model_fields.items():
         value = getattr(settings, name)
+        if name in SECRET_FIELDS and value is not None:
+            value = "***"
         print(f"{ENV_PREFIX}{name.upper():<26} = {value!s:<28} # {info.description}")
     return 0
 
