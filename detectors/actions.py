@@ -19,7 +19,7 @@ Decision order for an alert whose rung says ``throttle`` or ``block``:
 A ``resolved`` alert releases the account's active action; releases are
 never halted or paused (lifting a limit is always safe).
 
->>> policy = ActionPolicy(Ladder.default(), BreakerConfig(min_active_accounts=1))
+>>> policy = ActionPolicy(Ladder.default(), BreakerConfig(min_active_accounts=200))
 >>> alert = {"alert_id": "a1", "account_id": "acct-1", "episode_id": "e1", "status": "opened",
 ...          "severity": "critical", "score": 0.9, "detected_at": "2026-11-28T12:00:00Z",
 ...          "reasons": [{"signal": "reasoning_elicitation"}]}

@@ -210,7 +210,7 @@ class WebhookSender:
                     status = resp.status
                     await resp.read()
                 problem = f"HTTP {status}"
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 status, problem = None, type(exc).__name__
             self.metrics.webhook_seconds.observe(time.perf_counter() - t0)
             if status is not None and 200 <= status < 300:
