@@ -158,3 +158,61 @@ class Actions:
             record["window_seconds"], "HALTED" if opened else "resumed",
         )
         await self.topic.send(key=BREAKER_KEY.encode(), value=orjson.dumps(record))
+
+
+def release_account(settings: Settings, account_id: str, *, note: str = "", now: float | None = None,
+                    timeout_s: float = 30.0) -> dict:
+    """``distillwatch release``: publish a manual release of the account's latest action (and deliver it).
+
+    Reads the actions topic from the start to find the account's latest record
+    (the topic is compacted, so this is about one record per account), then
+    publishes the release under the account's key and sends it to the
+    configured webhooks. Returns the release record.
+    """
+    import asyncio
+
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    from detectors.actions import manual_release
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False, group_id=None,
+                             consumer_timeout_ms=1000)
+    latest = None
+    try:
+        parts = consumer.partitions_for_topic(settings.actions_topic) or set()
+        tps = [TopicPartition(settings.actions_topic, p) for p in parts]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        key = account_id.encode()
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < end[tp] for tp in tps) and time.monotonic() < deadline:
+            for msg in consumer:
+                if msg.key == key:
+                    latest = orjson.loads(msg.value)
+    finally:
+        consumer.close()
+    ttl = Ladder.load(settings.actions_file).release_ttl_seconds
+    record = manual_release(account_id, latest, now=time.time() if now is None else now,
+                            shadow=settings.actions_shadow, ttl_seconds=ttl, note=note)
+    body = orjson.dumps(record)
+    producer = KafkaProducer(bootstrap_servers=settings.broker)
+    try:
+        producer.send(settings.actions_topic, key=account_id.encode(), value=body).get(timeout=timeout_s)
+    finally:
+        producer.close()
+    if settings.webhook_urls:
+        asyncio.run(_deliver_now(settings, record["action_id"], body))
+    return record
+
+
+async def _deliver_now(settings: Settings, msg_id: str, body: bytes) -> None:
+    sender = WebhookSender(settings.webhook_urls, settings.webhook_signing_secret, Metrics(),
+                           max_attempts=settings.webhook_max_attempts,
+                           timeout_seconds=settings.webhook_timeout_seconds)
+    await sender.start()
+    try:
+        sender.submit(msg_id, body)
+        await sender.drain()
+    finally:
+        await sender.stop()
