@@ -255,3 +255,25 @@ def test_topics_request_compaction_for_the_actions_topic_only(monkeypatch, kafka
     configs = {t.name: t.topic_configs for t in requested}
     assert configs[s.actions_topic] == {"cleanup.policy": "compact"}
     assert all(not c for name, c in configs.items() if name != s.actions_topic)  # the rest keep their history
+
+
+def test_fail_open_a_lagging_or_warming_worker_issues_no_throttles(worker_factory, kafka_bootstrap, tmp_path):
+    tag = uuid.uuid4().hex[:8]
+    w = worker_factory(rules_file=broken_rules(tmp_path), actions_topic=f"actions-{tag}", web_enabled=True,
+                       actions_max_lag_seconds=300)  # warm-up guard on (the default): a fresh worker is cold
+    s = w.settings
+    # an hour-old backlog: lagging
+    produce(kafka_bootstrap, s.input_topic, events([f"old-{i}" for i in range(5)], range(3), time.time() - 3600))
+    samples = wait_for(lambda: (m := scrape(s.web_port)) and metric(
+        m, "distillwatch_actions_total", action="throttle", outcome="paused") >= 5 and m, 60, "5 paused decisions")
+    assert metric(samples, "distillwatch_enforcement_paused", reason="lag") == 1
+    # fresh events: no lag, but the models are still warming up
+    produce(kafka_bootstrap, s.input_topic, events([f"new-{i}" for i in range(5)], range(3), time.time() - 5))
+    samples = wait_for(lambda: (m := scrape(s.web_port)) and metric(
+        m, "distillwatch_actions_total", action="throttle", outcome="paused") >= 10 and m, 60, "10 paused decisions")
+    assert metric(samples, "distillwatch_enforcement_paused", reason="warmup") == 1
+    assert metric(samples, "distillwatch_enforcement_paused", reason="lag") == 0
+    assert metric(samples, "distillwatch_actions_total", action="throttle", outcome="shadow") == 0
+    assert consume(kafka_bootstrap, s.actions_topic, until=lambda r: False, timeout=3) == []  # nothing published
+    log = w.proc.log_path.read_text(errors="replace")
+    assert "enforcement paused (lag)" in log and "enforcement paused (warmup)" in log
