@@ -44,6 +44,7 @@ from .contract import format_timestamp, parse_timestamp
 
 __all__ = [
     "ActionPolicy",
+    "action_id",
     "ActionsError",
     "BreakerConfig",
     "BREAKER_KEY",

@@ -14,6 +14,8 @@ What consumers see: ``docs/hooks.md``.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Iterable
 
@@ -21,7 +23,7 @@ import faust
 import mode
 import orjson
 
-from detectors.actions import BREAKER_KEY, ActionPolicy, BreakerConfig, Health, Ladder
+from detectors.actions import BREAKER_KEY, ActionPolicy, BreakerConfig, Health, Ladder, action_id
 from detectors.contract import parse_timestamp
 from detectors.engine import PartitionContext
 
@@ -75,6 +77,7 @@ class Actions:
         self.contexts = contexts
         self.warmup_guard = settings.actions_warmup_guard
         self._paused: str | None = None
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"  # whose breaker: each worker has its own
         self.topic = app.topic(settings.actions_topic, key_type=bytes, value_type=bytes, key_serializer="raw",
                                value_serializer="raw")
         self.sender = None
@@ -157,7 +160,12 @@ class Actions:
             record["state"].upper(), record["actioned_accounts"], record["active_accounts"], 100 * record["share"],
             record["window_seconds"], "HALTED" if opened else "resumed",
         )
-        await self.topic.send(key=BREAKER_KEY.encode(), value=orjson.dumps(record))
+        record = {**record, "worker": self.worker}
+        record["breaker_id"] = action_id(BREAKER_KEY, record["state"], record["at"], self.worker)
+        body = orjson.dumps(record)
+        await self.topic.send(key=BREAKER_KEY.encode(), value=body)
+        if self.sender is not None:
+            self.sender.submit(record["breaker_id"], body)
 
 
 def release_account(settings: Settings, account_id: str, *, note: str = "", now: float | None = None,

@@ -233,6 +233,7 @@ def test_circuit_breaker_halts_a_broken_model_that_scores_every_account_high(wor
     assert len(actions) == allowed and all(a["action"] == "throttle" for a in actions)
     assert [b["state"] for b in breaker] == ["open"]
     assert breaker[0]["active_accounts"] == n and breaker[0]["actioned_accounts"] == allowed + 1
+    assert breaker[0]["worker"] and len(breaker[0]["breaker_id"]) == 32
     log = w.proc.log_path.read_text(errors="replace")
     assert "CRITICAL" in log and "circuit breaker OPEN" in log
 
