@@ -235,3 +235,23 @@ def test_a_full_queue_counts_a_failure_and_never_blocks():
         assert deliveries(metrics)["failed"] == 3
 
     asyncio.run(scenario())
+
+
+def test_the_receiver_example_in_the_docs_verifies_our_deliveries():
+    """docs/hooks.md's copy-pasteable verifier accepts what we sign and rejects tampering and replays."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "hooks.md").read_text()
+    code = next(b for b in re.findall(r"```python\n(.*?)```", doc, re.S) if "def verify_webhook" in b)
+    ns: dict = {"__name__": "hooks_example"}  # not __main__: the example's server does not start
+    exec(compile(code, "docs/hooks.md", "exec"), ns)
+    verify_webhook, invalid = ns["verify_webhook"], ns["InvalidWebhook"]
+    now = int(time.time())
+    headers = signed_headers(ns["SECRET"], ACTION["action_id"], now, BODY)
+    assert verify_webhook(ns["SECRET"], headers, BODY, now=now + 5) == ACTION["action_id"]
+    assert verify_webhook(VECTOR_SECRET, vector_headers(), VECTOR_BODY, now=VECTOR_TS) == VECTOR_ID
+    for h, b, at in [(headers, BODY + b" ", now), ({**headers, "webhook-id": "x"}, BODY, now),
+                     (headers, BODY, now + 301), ({k: v for k, v in headers.items() if k != "webhook-id"}, BODY, now)]:
+        with pytest.raises(invalid):
+            verify_webhook(ns["SECRET"], h, b, now=at)
