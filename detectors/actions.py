@@ -8,8 +8,9 @@ publishes what this module decides; ``docs/hooks.md`` is the consumer's view.
 Decision order for an alert whose rung says ``throttle`` or ``block``:
 
 1. allowlisted account → outcome ``allowlisted`` (nothing published);
-2. the account counts as *demand* for the circuit breaker; breaker open →
-   ``halted`` (nothing published);
+2. the account counts as *demand* for the circuit breaker (unless the
+   alert's event time is further from the wall clock than the lag bound);
+   breaker open → ``halted`` (nothing published);
 3. worker unhealthy (recovering, lagging, models warming up) → ``paused``
    (nothing published) — fail open;
 4. the account already has an unexpired action at least as strict → nothing;
@@ -162,7 +163,7 @@ class Ladder:
 class Health:
     """What the worker knows about itself when it decides (fail-open inputs)."""
 
-    lag_seconds: float = 0.0  # wall clock minus the event time of the alert
+    lag_seconds: float = 0.0  # wall clock minus the event time of the alert (negative: event time ahead)
     recovering: bool = False  # tables not yet recovered from their changelogs / rebalancing
     warming: bool = False  # online models still warming up
 
@@ -170,7 +171,7 @@ class Health:
         """``recovery``, ``lag`` or ``warmup`` when new throttles must be withheld, else None."""
         if self.recovering:
             return "recovery"
-        if self.lag_seconds > max_lag_seconds:
+        if abs(self.lag_seconds) > max_lag_seconds:  # behind, or implausibly ahead of, the wall clock
             return "lag"
         if self.warming:
             return "warmup"
@@ -332,11 +333,13 @@ class ActionPolicy:
         if account in self.allowlist:
             decision.outcome = "allowlisted"
             return decision
-        decision.breaker = self.breaker.demand(account, ts)
-        if self.breaker.is_open:
-            decision.outcome = "halted"
-            return decision
         decision.pause_reason = health.pause_reason(self.max_lag_seconds)
+        if decision.pause_reason != "lag":  # a lagging (or far-future) event time must not move the breaker's clock
+            decision.breaker = self.breaker.demand(account, ts)
+            if self.breaker.is_open:
+                decision.pause_reason = None
+                decision.outcome = "halted"
+                return decision
         if decision.pause_reason:
             decision.outcome = "paused"
             return decision

@@ -94,7 +94,8 @@ class Actions:
                  len(settings.webhook_urls), len(self.policy.allowlist))
 
     def seen(self, account_id: str, ts: float) -> None:
-        self.policy.seen(account_id, ts)
+        if ts - time.time() <= self.policy.max_lag_seconds:  # a far-future event time would empty the window
+            self.policy.seen(account_id, ts)
 
     def health(self, event_ts: float) -> Health:
         """Fail-open inputs, from the worker's own view of itself."""

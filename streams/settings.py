@@ -146,8 +146,8 @@ class Settings(BaseSettings):
     )
     actions_max_lag_seconds: float = Field(
         300.0, gt=0,
-        description="fail open: no new throttles or blocks while an alert's event time is further behind the "
-        "wall clock than this",
+        description="fail open: no new throttles or blocks while an alert's event time is further behind (or "
+        "ahead of) the wall clock than this, seconds",
     )
     actions_warmup_guard: bool = Field(
         True, description="fail open: no new throttles or blocks while a loaded partition's anomaly model is "

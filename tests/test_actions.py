@@ -133,6 +133,7 @@ def test_allowlisted_accounts_are_never_actioned_nor_count_towards_the_breaker()
         (Health(warming=True), "warmup"),
         (Health(lag_seconds=301, warming=True, recovering=True), "recovery"),
         (Health(lag_seconds=299), None),
+        (Health(lag_seconds=-301), "lag"),  # event time implausibly ahead of the wall clock
     ],
 )
 def test_fail_open_pauses_new_throttles(health, reason):
@@ -276,3 +277,22 @@ def test_property_never_more_than_the_share_of_active_accounts_is_actioned(n_acc
         if d.record is not None:
             actioned.add(a)
     assert len(actioned) <= int(trip_share * n_accounts + 1e-9)
+
+
+def test_lagging_or_future_dated_alerts_do_not_move_the_breaker_clock():
+    p = policy(breaker_config=BreakerConfig(min_active_accounts=10, window_seconds=600))
+    for i in range(20):
+        p.seen(f"a{i}", T0)
+    d = p.decide(alert("a0", t=10**6), Health(lag_seconds=-10**6))
+    assert d.outcome == "paused" and d.pause_reason == "lag"
+    assert p.breaker.now == T0 and p.breaker.active.count(p.breaker.now) == 20  # the population is still there
+
+
+def test_breaker_counts_demand_while_models_warm_up():
+    """A broken model during warm-up still trips the breaker: once open, warm-up ending changes nothing."""
+    p = policy(breaker_config=BreakerConfig(min_active_accounts=10, trip_share=0.1, close_share=0.05))
+    for i in range(20):
+        p.seen(f"w{i}", T0)
+    outcomes = [p.decide(alert(f"w{i}"), Health(warming=True)).outcome for i in range(5)]
+    assert outcomes == ["paused", "paused", "halted", "halted", "halted"]
+    assert p.decide(alert("w9"), Health()).outcome == "halted"
