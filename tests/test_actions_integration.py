@@ -191,6 +191,7 @@ def test_shadow_actions_reach_the_compacted_topic_and_signed_webhooks_and_can_be
     assert release["reason"] == {"cause": "manual", "note": "ticket 7"}
     wait_for(lambda: len(receiver.accepted) >= 6, 30, "the release's webhook")
     assert receiver.accepted[-1] == (release["action_id"], release)
+    assert SECRET.removeprefix("whsec_") not in w.proc.log_path.read_text(errors="replace")  # never logged
 
 
 def test_circuit_breaker_halts_a_broken_model_that_scores_every_account_high(worker_factory, kafka_bootstrap,
