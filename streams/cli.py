@@ -4,9 +4,9 @@ Subcommands: ``worker`` (a Faust worker of the app), ``replay`` (run the
 detectors over a file), ``simulate`` (synthetic traffic with ground truth),
 ``demo`` (embedded broker + worker + simulator + live alert view), ``broker``
 (run the embedded broker in the foreground), ``settings`` (print the
-effective settings), ``release`` (reverse an account's rate-limit action), ``evaluate`` (detection quality against ground truth,
-with baselines) and ``backtest`` (simulate, replay and evaluate several
-seeds). ``distillwatch SUBCOMMAND --help`` describes each.
+effective settings), ``release`` (reverse an account's rate-limit action),
+``evaluate`` (detection quality against ground truth, with baselines) and
+``backtest`` (simulate, replay and evaluate several seeds). ``distillwatch SUBCOMMAND --help`` describes each.
 
 Exit status: 0 success, 1 runtime failure, 2 bad usage or settings.
 """
