@@ -115,8 +115,8 @@ class Actions:
             await self._breaker_changed(decision.breaker)
         if decision.outcome is None:
             return
-        if decision.outcome == "paused" or decision.record is not None:
-            self._show_pause(decision.pause_reason)  # a decision that looked at health
+        if decision.action != "release" and decision.outcome in ("paused", "shadow", "enforced"):
+            self._show_pause(decision.pause_reason)  # a decision that looked at the worker's health
         self.metrics.actions.labels(decision.action, decision.outcome).inc()
         if decision.record is None:
             log.info("no %s for account=%s (alert %s): %s%s", decision.action, alert["account_id"],
