@@ -36,6 +36,7 @@ from detectors.engine import Detector, PartitionContext
 from detectors.labels import decode_label
 from detectors.rules import Rules
 
+from .actions import Actions
 from .metrics import Metrics
 from .settings import Settings
 
@@ -108,6 +109,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     contexts_table = raw_table(CONTEXT_TABLE)  # b"p<N>" -> PartitionContext bytes (models, baselines)
     fingerprint_table = raw_table(FINGERPRINT_TABLE)  # fingerprint -> FingerprintIndex bytes
     contexts = ContextCache(detector, contexts_table, settings.context_checkpoint_seconds)
+    actions = Actions(settings, app, metrics, contexts.loaded) if settings.actions_enabled else None
     max_bytes = settings.max_event_bytes
     rekey_name = settings.rekey_topic
     evidence_name = settings.evidence_topic
@@ -122,6 +124,8 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             )
             await alerts_topic.send(key=account_key, value=orjson.dumps(alert))
             # [actions] hook: rate-limit ladder for this alert
+            if actions is not None:
+                await actions.handle(alert)
             # [alerting] hook: Alertmanager push for this alert
         for fp in fps:
             metrics.fingerprints.inc()
@@ -204,6 +208,8 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             metrics.duplicate.inc()
             return
         metrics.valid.inc()
+        if actions is not None:
+            actions.seen(ev.account_id, ev.ts)  # the circuit breaker's count of active accounts
         metrics.event_lag.observe(max(0.0, time.time() - ev.ts))
         table[account_key] = state.to_bytes()
         contexts.maybe_checkpoint(message.partition)

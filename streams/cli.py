@@ -4,9 +4,9 @@ Subcommands: ``worker`` (a Faust worker of the app), ``replay`` (run the
 detectors over a file), ``simulate`` (synthetic traffic with ground truth),
 ``demo`` (embedded broker + worker + simulator + live alert view), ``broker``
 (run the embedded broker in the foreground), ``settings`` (print the
-effective settings), ``evaluate`` (detection quality against ground truth,
-with baselines) and ``backtest`` (simulate, replay and evaluate several
-seeds). ``distillwatch SUBCOMMAND --help`` describes each.
+effective settings), ``release`` (reverse an account's rate-limit action),
+``evaluate`` (detection quality against ground truth, with baselines) and
+``backtest`` (simulate, replay and evaluate several seeds). ``distillwatch SUBCOMMAND --help`` describes each.
 
 Exit status: 0 success, 1 runtime failure, 2 bad usage or settings.
 """
@@ -20,7 +20,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .settings import ENV_PREFIX, Settings, SettingsError, load_settings
+from .settings import ENV_PREFIX, SECRET_FIELDS, Settings, SettingsError, load_settings
 
 __all__ = ["main", "build_parser"]
 
@@ -133,6 +133,22 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     _add_config(p)
+
+    p = sub.add_parser(
+        "release",
+        help="reverse an account's active rate-limit action",
+        description="Publish a manual release for ACCOUNT on the actions topic (key = account id) and deliver it "
+        "to the configured webhooks. It reverses the account's latest throttle or block when that has not "
+        "expired ('reverses' names its action_id); otherwise 'reverses' is null and the release still tells "
+        "consumers to lift any limit. Marked enforced=false in shadow mode. The worker may act again on a later "
+        f"alert of the account; to stop that, add it to {ENV_PREFIX}ACTIONS_ALLOWLIST. Needs {ENV_PREFIX}BROKER "
+        "(or --broker).",
+        epilog=EPILOG,
+    )
+    _add_config(p)
+    p.add_argument("account", metavar="ACCOUNT", help="the account id")
+    p.add_argument("--note", default="", help="why (for example a ticket id); goes into the record's reason")
+    p.add_argument("--broker", help=f"bootstrap servers host:port[,...] (overrides {ENV_PREFIX}BROKER)")
 
     p = sub.add_parser(
         "evaluate",
@@ -346,7 +362,23 @@ def cmd_settings(args) -> int:
     settings = load_settings(args.config)
     for name, info in Settings.model_fields.items():
         value = getattr(settings, name)
+        if name in SECRET_FIELDS and value is not None:
+            value = "***"
         print(f"{ENV_PREFIX}{name.upper():<26} = {value!s:<28} # {info.description}")
+    return 0
+
+
+def cmd_release(args) -> int:
+    settings = load_settings(args.config, broker=args.broker)
+    if not settings.broker:
+        raise SettingsError(f"no broker configured: set {ENV_PREFIX}BROKER=host:port (or --broker)")
+    from .actions import release_account
+
+    rec = release_account(settings, args.account, note=args.note)
+    what = f"reverses action {rec['reverses']}" if rec["reverses"] else "no active action found; lifts any limit"
+    mode = "enforced" if rec["enforced"] else "shadow mode, enforced=false"
+    print(f"released {args.account}: action {rec['action_id']} ({what}; {mode}) on {settings.actions_topic}"
+          + (f" and {len(settings.webhook_urls)} webhook(s)" if settings.webhook_urls else ""))
     return 0
 
 
@@ -408,6 +440,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "broker": cmd_broker,
     "settings": cmd_settings,
+    "release": cmd_release,
     "evaluate": cmd_evaluate,
     "backtest": cmd_backtest,
 }

@@ -17,13 +17,13 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "SettingsError", "load_settings", "ENV_PREFIX"]
+__all__ = ["Settings", "SettingsError", "load_settings", "ENV_PREFIX", "SECRET_FIELDS"]
 
 ENV_PREFIX = "DISTILLWATCH_"
 _TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
@@ -38,7 +38,12 @@ TOPIC_FIELDS = (
     "labels_topic",
     "fingerprints_topic",
     "evidence_topic",
+    "actions_topic",
 )
+
+
+#: Settings whose values are never printed or put in error messages.
+SECRET_FIELDS = ("webhook_secret",)
 
 
 class SettingsError(ValueError):
@@ -104,6 +109,66 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
 
     # --- rate-limit actions and webhooks (streams/actions.py) ---
+    actions_enabled: bool = Field(
+        True, description="compute rate-limit actions from alerts and publish them to the actions topic and webhooks"
+    )
+    actions_topic: str = Field(
+        "rate-limit-actions",
+        description="compacted topic of rate-limit actions (JSON, key = account_id; circuit breaker state under "
+        "the key __circuit_breaker__)",
+    )
+    actions_shadow: bool = Field(
+        True, description="shadow mode: actions are computed and published with enforced=false (false: enforce)"
+    )
+    actions_file: Path | None = Field(
+        None, description="YAML action ladder (severity/score -> throttle/block, TTLs); packaged "
+        "detectors/actions.yaml when unset"
+    )
+    actions_allowlist: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="account ids never actioned (comma-separated or a YAML/JSON list)"
+    )
+    actions_allowlist_file: Path | None = Field(
+        None, description="file of account ids never actioned, one per line ('#' starts a comment)"
+    )
+    actions_breaker_share: float = Field(
+        0.05, gt=0, le=1,
+        description="circuit breaker trips when more than this share of active accounts would be actioned "
+        "within the window",
+    )
+    actions_breaker_close_share: float = Field(
+        0.025, ge=0, lt=1, description="circuit breaker closes again when the share falls to this (hysteresis)"
+    )
+    actions_breaker_window_seconds: float = Field(
+        600.0, gt=0, le=86400, description="circuit breaker window, seconds of event time"
+    )
+    actions_breaker_min_active: int = Field(
+        200, ge=1, description="circuit breaker cannot trip with fewer active accounts than this in the window"
+    )
+    actions_max_lag_seconds: float = Field(
+        300.0, gt=0,
+        description="fail open: no new throttles or blocks while an alert's event time is further behind (or "
+        "ahead of) the wall clock than this, seconds",
+    )
+    actions_warmup_guard: bool = Field(
+        True, description="fail open: no new throttles or blocks while a loaded partition's anomaly model is "
+        "still warming up"
+    )
+    webhook_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="URLs that receive each action as a signed Standard Webhooks POST (comma-separated or a "
+        "YAML/JSON list); needs a webhook secret",
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="Standard Webhooks signing secret 'whsec_<base64>' (never printed)"
+    )
+    webhook_secret_file: Path | None = Field(
+        None, description="file holding the webhook signing secret (instead of DISTILLWATCH_WEBHOOK_SECRET)"
+    )
+    webhook_max_attempts: int = Field(6, ge=1, le=20, description="delivery attempts per webhook before giving up")
+    webhook_timeout_seconds: float = Field(5.0, gt=0, le=120, description="timeout of one webhook attempt, seconds")
+    webhook_queue_size: int = Field(
+        1000, ge=1, description="deliveries waiting at most; when full a delivery is dropped and counted as failed"
+    )
 
     # --- Alertmanager, explain view, admin auth (streams/alerting.py, streams/explain.py) ---
 
@@ -113,6 +178,30 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, v: Any) -> Any:
         return v.lower() if isinstance(v, str) else v
+
+    @field_validator("actions_allowlist", "webhook_urls", mode="before")
+    @classmethod
+    def _string_list(cls, v: Any) -> Any:
+        if not isinstance(v, str):
+            return v
+        if v.strip().startswith("["):
+            return yaml.safe_load(v)  # a JSON or YAML flow list
+        return [item.strip() for item in v.split(",") if item.strip()]
+
+    @field_validator("webhook_urls")
+    @classmethod
+    def _urls(cls, v: list[str]) -> list[str]:
+        for url in v:
+            if not re.match(r"^https?://[^\s/]+", url):
+                raise ValueError(f"'{url}' is not an http(s) URL")
+        return v
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            _check_webhook_secret(v.get_secret_value())  # the message never holds the secret
+        return v
 
     @field_validator("broker")
     @classmethod
@@ -162,6 +251,51 @@ class Settings(BaseSettings):
             raise ValueError(f"rules file '{v}' does not exist")
         return v
 
+    @field_validator("actions_file", "actions_allowlist_file", "webhook_secret_file")
+    @classmethod
+    def _existing_file(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_file():
+            raise ValueError(f"file '{v}' does not exist")
+        return v
+
+    @model_validator(mode="after")
+    def _webhooks(self) -> Settings:
+        if self.webhook_secret is not None and self.webhook_secret_file is not None:
+            raise ValueError(
+                f"{ENV_PREFIX}WEBHOOK_SECRET and {ENV_PREFIX}WEBHOOK_SECRET_FILE are both set; set one"
+            )
+        if self.webhook_secret_file is not None:
+            _check_webhook_secret(self.webhook_secret_file.read_text("utf-8").strip())
+        if self.webhook_urls and self.webhook_signing_secret is None:
+            raise ValueError(
+                f"{ENV_PREFIX}WEBHOOK_URLS needs {ENV_PREFIX}WEBHOOK_SECRET or {ENV_PREFIX}WEBHOOK_SECRET_FILE"
+            )
+        if self.actions_breaker_close_share >= self.actions_breaker_share:
+            raise ValueError(
+                f"{ENV_PREFIX}ACTIONS_BREAKER_CLOSE_SHARE must be below {ENV_PREFIX}ACTIONS_BREAKER_SHARE"
+            )
+        return self
+
+    @property
+    def webhook_signing_secret(self) -> str | None:
+        """The webhook secret from the setting or its file (read when asked, never logged)."""
+        if self.webhook_secret is not None:
+            return self.webhook_secret.get_secret_value()
+        if self.webhook_secret_file is not None:
+            return self.webhook_secret_file.read_text("utf-8").strip()
+        return None
+
+    @property
+    def allowlisted_accounts(self) -> frozenset[str]:
+        """``actions_allowlist`` plus the accounts in ``actions_allowlist_file``."""
+        ids = set(self.actions_allowlist)
+        if self.actions_allowlist_file is not None:
+            for line in self.actions_allowlist_file.read_text("utf-8").splitlines():
+                line = line.split("#", 1)[0].strip()
+                if line:
+                    ids.add(line)
+        return frozenset(ids)
+
     @model_validator(mode="after")
     def _distinct_topics(self) -> Settings:
         seen: dict[str, str] = {}
@@ -189,6 +323,12 @@ class Settings(BaseSettings):
             raise SettingsError(_explain(exc, {})) from None
 
 
+def _check_webhook_secret(secret: str) -> None:
+    from .webhooks import decode_secret
+
+    decode_secret(secret)
+
+
 def _explain(exc: ValidationError, file_keys: dict[str, str], env_keys: frozenset[str] = frozenset()) -> str:
     """One line per problem, naming where the value came from."""
     lines = []
@@ -207,6 +347,8 @@ def _explain(exc: ValidationError, file_keys: dict[str, str], env_keys: frozense
             name = f"{ENV_PREFIX}{loc.upper()}"
         value = err.get("input")
         shown = f" (got {value!r})" if value is not None and not isinstance(value, dict) else ""
+        if loc in SECRET_FIELDS:
+            shown = ""  # never echo a secret
         lines.append(f"{name}: {msg}{shown}")
     if len(lines) == 1:  # a single problem: one line, so the CLI prints one clear line
         return f"invalid settings: {lines[0]}"

@@ -1,7 +1,8 @@
 """Create the app's topics and check that existing ones fit.
 
-Faust creates its own changelog topics; the input, re-key, dead-letter and
-alert topics are created here (kafka-python admin) before the worker starts.
+Faust creates its own changelog topics; the input, re-key, dead-letter,
+alert and (compacted) rate-limit action topics are created here (kafka-python
+admin) before the worker starts.
 The input and re-key topics must have exactly ``settings.partitions``
 partitions: the per-account table is co-partitioned with them, so an existing
 topic with another count stops start-up with a clear message rather than
@@ -49,8 +50,11 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
                     f"{settings.partitions}; they must match (the account table is co-partitioned "
                     f"with it). Set DISTILLWATCH_PARTITIONS={have}."
                 )
+        configs = {settings.actions_topic: {"cleanup.policy": "compact"}}  # latest action per account
         missing = [
-            NewTopic(name, count, settings.replication_factor) for name, count in wanted.items() if name not in existing
+            NewTopic(name, count, settings.replication_factor, topic_configs=configs.get(name, {}))
+            for name, count in wanted.items()
+            if name not in existing
         ]
         if missing:
             try:

@@ -15,7 +15,7 @@ from streams.settings import ENV_PREFIX, Settings
 
 REPO = Path(__file__).resolve().parents[1]
 
-SUBCOMMANDS = ["worker", "replay", "simulate", "demo", "broker", "settings", "evaluate", "backtest"]
+SUBCOMMANDS = ["worker", "replay", "simulate", "demo", "broker", "settings", "release", "evaluate", "backtest"]
 
 # A word or phrase only that subcommand's help contains.
 DISTINCTIVE = {
@@ -25,6 +25,7 @@ DISTINCTIVE = {
     "demo": "live traffic",
     "broker": "bootstrap address",
     "settings": "effective settings",
+    "release": "reverses the account's latest throttle or block",
     "evaluate": "Score one run",
     "backtest": "comma-separated seeds",
 }
@@ -129,6 +130,20 @@ def test_settings_shows_effective_values(capsys, monkeypatch, tmp_path):
     assert values["DISTILLWATCH_PARTITIONS"] == "5"  # env beats the file
     assert values["DISTILLWATCH_STORE"] == "rocksdb://"  # from the file
     assert values["DISTILLWATCH_APP_ID"] == "distillwatch"  # default
+
+
+def test_settings_never_prints_the_webhook_secret(capsys, monkeypatch):
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    monkeypatch.setenv("DISTILLWATCH_WEBHOOK_SECRET", secret)
+    assert _exit_code(["settings"]) == 0
+    out = capsys.readouterr().out
+    assert secret not in out and "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" not in out
+    line = next(ln for ln in out.splitlines() if ln.startswith("DISTILLWATCH_WEBHOOK_SECRET "))
+    assert line.split("=", 1)[1].split("#")[0].strip() == "***"
+    monkeypatch.setenv("DISTILLWATCH_WEBHOOK_SECRET", "whsec_c2hvcnQ=!")  # malformed: the error must not echo it
+    assert _exit_code(["settings"]) == 2
+    err = capsys.readouterr().err
+    assert "DISTILLWATCH_WEBHOOK_SECRET" in err and "c2hvcnQ" not in err
 
 
 def test_settings_bad_value_in_process(capsys, monkeypatch):

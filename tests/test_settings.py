@@ -13,12 +13,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from streams.settings import ENV_PREFIX, Settings, SettingsError, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGED_RULES = REPO / "detectors" / "rules.yaml"
+PACKAGED_ACTIONS = REPO / "detectors" / "actions.yaml"
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the Standard Webhooks test vector's secret
+WEBHOOK_SECRET_FILE = REPO / "tests" / "data" / "webhook-secret.txt"
 
 
 
@@ -91,7 +94,30 @@ ENV_CASES: dict[str, tuple[str, object]] = {
     "context_checkpoint_seconds": ("5", 5.0),
     "rules_file": (str(PACKAGED_RULES), PACKAGED_RULES),
     "log_level": ("WARNING", "warning"),
+    # rate-limit actions and webhooks
+    "actions_enabled": ("false", False),
+    "actions_topic": ("dw.actions", "dw.actions"),
+    "actions_shadow": ("false", False),
+    "actions_file": (str(PACKAGED_ACTIONS), PACKAGED_ACTIONS),
+    "actions_allowlist": ("acct-1, acct-2", ["acct-1", "acct-2"]),
+    "actions_allowlist_file": (str(PACKAGED_ACTIONS), PACKAGED_ACTIONS),
+    "actions_breaker_share": ("0.2", 0.2),
+    "actions_breaker_close_share": ("0.01", 0.01),
+    "actions_breaker_window_seconds": ("60", 60.0),
+    "actions_breaker_min_active": ("10", 10),
+    "actions_max_lag_seconds": ("30", 30.0),
+    "actions_warmup_guard": ("false", False),
+    "webhook_urls": ("http://127.0.0.1:9/a, https://hooks.example/b", ["http://127.0.0.1:9/a", "https://hooks.example/b"]),
+    "webhook_secret": (WEBHOOK_SECRET, SecretStr(WEBHOOK_SECRET)),
+    "webhook_secret_file": (str(WEBHOOK_SECRET_FILE), WEBHOOK_SECRET_FILE),
+    "webhook_max_attempts": ("3", 3),
+    "webhook_timeout_seconds": ("1.5", 1.5),
+    "webhook_queue_size": ("10", 10),
 }
+#: Fields whose single-variable case needs a companion setting.
+ENV_COMPANIONS = {"webhook_urls": {"WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}
+#: Left out of the all-together case: it excludes webhook_secret (only one secret source may be set).
+NOT_TOGETHER = {"webhook_secret_file"}
 
 
 def test_env_cases_cover_every_field():
@@ -102,6 +128,8 @@ def test_env_cases_cover_every_field():
 def test_each_field_from_its_env_var(monkeypatch, field):
     text, expected = ENV_CASES[field]
     monkeypatch.setenv(f"{ENV_PREFIX}{field.upper()}", text)
+    for name, companion in ENV_COMPANIONS.get(field, {}).items():
+        monkeypatch.setenv(f"{ENV_PREFIX}{name}", companion)
     s = load_settings()
     value = getattr(s, field)
     assert value == expected
@@ -118,10 +146,11 @@ def test_bool_env_values(monkeypatch, text, expected):
 
 
 def test_all_fields_together_from_env(monkeypatch):
-    for field, (text, _) in ENV_CASES.items():
+    cases = {f: case for f, case in ENV_CASES.items() if f not in NOT_TOGETHER}
+    for field, (text, _) in cases.items():
         monkeypatch.setenv(f"{ENV_PREFIX}{field.upper()}", text)
     s = load_settings()
-    assert {f: getattr(s, f) for f in ENV_CASES} == {f: v for f, (_, v) in ENV_CASES.items()}
+    assert {f: getattr(s, f) for f in cases} == {f: v for f, (_, v) in cases.items()}
 
 
 # -- broker --------------------------------------------------------------------
