@@ -12,6 +12,7 @@ behind.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from collections import Counter, deque
 from pathlib import Path
 
 import orjson
+from pydantic import SecretStr
 
 from .broker import BrokerError, EmbeddedBroker, die_with_parent, free_port
 from .settings import ENV_PREFIX, Settings
@@ -31,6 +33,16 @@ from .topics import ensure_topics
 __all__ = ["run_demo", "WorkerProcess"]
 
 SEVERITY_STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
+
+
+def _env_value(v: object) -> str:
+    """A setting's value as its environment variable reads it back: secrets
+    unmasked (the child needs the real value), lists as a JSON list."""
+    if isinstance(v, SecretStr):
+        return v.get_secret_value()
+    if isinstance(v, (list, tuple)):
+        return json.dumps([str(x) for x in v])
+    return str(v)
 
 
 class WorkerProcess:
@@ -44,7 +56,7 @@ class WorkerProcess:
 
     def start(self) -> WorkerProcess:
         env = dict(os.environ)
-        env.update({f"{ENV_PREFIX}{k.upper()}": str(v) for k, v in self._setting_env().items()})
+        env.update({f"{ENV_PREFIX}{k.upper()}": _env_value(v) for k, v in self._setting_env().items()})
         env.update(self.env)
         env.pop(f"{ENV_PREFIX}CONFIG", None)  # the settings are passed explicitly
         self._log = open(self.log_path, "ab")  # noqa: SIM115
@@ -61,6 +73,7 @@ class WorkerProcess:
 
     def _setting_env(self) -> dict[str, object]:
         return {k: v for k, v in self.settings.model_dump().items() if v is not None}
+
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

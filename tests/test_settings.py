@@ -452,3 +452,22 @@ def test_cli_worker_without_broker_exits_2():
     assert "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "DISTILLWATCH_BROKER" in r.stderr
+
+
+def test_a_child_worker_gets_the_same_settings_back_from_its_environment(monkeypatch):
+    """WorkerProcess passes settings to the child as variables: secrets must
+    arrive unmasked and lists as lists, or the child would run with other
+    settings (or fail) than the parent built."""
+    from streams.demo import _env_value
+
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    parent = Settings(broker="127.0.0.1:9092", webhook_secret=SecretStr(secret),
+                      webhook_urls=["http://127.0.0.1:1/a", "http://127.0.0.1:2/b"], actions_allowlist=["x", "y,z"])
+    for k, v in parent.model_dump().items():
+        if v is not None:
+            monkeypatch.setenv(f"{ENV_PREFIX}{k.upper()}", _env_value(v))
+    child = load_settings()
+    assert child.webhook_secret.get_secret_value() == secret
+    assert child.webhook_urls == parent.webhook_urls
+    assert child.actions_allowlist == parent.actions_allowlist
+    assert child.model_dump() == parent.model_dump()
