@@ -36,6 +36,8 @@ from detectors.engine import Detector, PartitionContext
 from detectors.labels import decode_label
 from detectors.rules import Rules
 
+from .alerting import Alertmanager
+from .explain import HISTORY_TABLE, AlertHistory, install_views
 from .metrics import Metrics
 from .settings import Settings
 
@@ -107,6 +109,8 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     table = raw_table(TABLE_NAME)  # account id -> AccountState bytes (versioned, detectors.state)
     contexts_table = raw_table(CONTEXT_TABLE)  # b"p<N>" -> PartitionContext bytes (models, baselines)
     fingerprint_table = raw_table(FINGERPRINT_TABLE)  # fingerprint -> FingerprintIndex bytes
+    history = AlertHistory(raw_table(HISTORY_TABLE))  # account id -> its last alerts (explain view)
+    alertmanager = Alertmanager.install(app, settings, metrics, raw_table)  # None when no URL is set
     contexts = ContextCache(detector, contexts_table, settings.context_checkpoint_seconds)
     max_bytes = settings.max_event_bytes
     rekey_name = settings.rekey_topic
@@ -123,6 +127,9 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             await alerts_topic.send(key=account_key, value=orjson.dumps(alert))
             # [actions] hook: rate-limit ladder for this alert
             # [alerting] hook: Alertmanager push for this alert
+            history.record(account_key, alert)
+            if alertmanager is not None:
+                alertmanager.on_alert(account_key, alert)
         for fp in fps:
             metrics.fingerprints.inc()
             await fingerprints_topic.send(key=fp.key, value=orjson.dumps(fp.to_dict()))
@@ -247,6 +254,8 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         return web.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    install_views(app, settings, detector, table, contexts, history, labels_topic)
 
     @app.page("/healthz")
     async def healthz(web, request):

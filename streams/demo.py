@@ -23,6 +23,7 @@ from collections import Counter, deque
 from pathlib import Path
 
 import orjson
+from pydantic import SecretStr
 
 from .broker import BrokerError, EmbeddedBroker, die_with_parent, free_port
 from .settings import ENV_PREFIX, Settings
@@ -60,7 +61,12 @@ class WorkerProcess:
         return self
 
     def _setting_env(self) -> dict[str, object]:
-        return {k: v for k, v in self.settings.model_dump().items() if v is not None}
+        # secrets by value: str() of a SecretStr is asterisks
+        return {
+            k: v.get_secret_value() if isinstance(v, SecretStr) else v
+            for k, v in self.settings.model_dump().items()
+            if v is not None
+        }
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -155,6 +155,13 @@ class Metrics:
         for sev in SEVERITY_NAMES:
             for status in ALERT_STATUSES:
                 self.alerts.labels(sev, status)
+        # --- Alertmanager, explain view (streams/alerting.py) ---
+        self.alertmanager_dropped = Counter(
+            "distillwatch_alertmanager_dropped_total",
+            "Alerts dropped because the Alertmanager send queue was full (firing ones are re-sent at the next "
+            "interval)",
+            registry=r,
+        )
 
     def observe_contexts(self, contexts) -> None:
         """Model health from the loaded partition contexts."""
