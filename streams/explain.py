@@ -2,9 +2,11 @@
 
 ``GET /explain/{account_id}`` answers JSON, or a self-contained HTML page
 when the client asks for ``text/html`` (a browser) or adds ``?format=html``
-(``?format=json`` forces JSON). Both need the admin bearer token
-(:mod:`streams.auth`): the view shows per-account data. ``POST /labels``
-(token too) writes an analyst label to the labels topic.
+(``?format=json`` forces JSON). It needs the admin bearer token
+(:mod:`streams.auth`), since it shows per-account data; a browser without it
+is sent to ``/login``, where the token typed in once buys a session cookie.
+``POST /labels`` (bearer token only) writes an analyst label to the labels
+topic.
 
 The account's state lives in one partition; a worker that does not own it
 forwards the request, with its headers, to the worker that does
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 import time
 from typing import Any
 from urllib.parse import quote
@@ -35,10 +38,10 @@ from detectors.labels import decode_label
 from detectors.rules import SEVERITIES
 from detectors.state import AccountState
 
-from .auth import check_bearer
+from .auth import DISABLED_MESSAGE, SESSION_COOKIE, SESSION_SECONDS, check_bearer, check_session, make_session
 from .settings import Settings
 
-__all__ = ["AlertHistory", "actions_for", "explain_document", "format_text", "render_html", "install_views", "HISTORY_TABLE"]
+__all__ = ["AlertHistory", "actions_for", "explain_document", "format_text", "render_html", "login_page", "install_views", "HISTORY_TABLE"]
 
 HISTORY_TABLE = "alert-history"
 HISTORY_LIMIT = 20
@@ -257,20 +260,66 @@ def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("Accept", "")
 
 
+def login_page(next_path: str, problem: str = "") -> str:
+    """The form that trades the admin token for a session cookie (for browsers following explain links)."""
+    note = f'<p class="sev-critical">{_e(problem)}</p>' if problem else ""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>distillwatch: sign in</title><style>{_CSS}</style></head><body>
+<h1>distillwatch explain view</h1>{note}
+<form method="post" action="/login"><input type="hidden" name="next" value="{_e(next_path)}">
+<label>Admin token <input type="password" name="token" autocomplete="current-password" autofocus></label>
+<button type="submit">Sign in</button></form>
+<p class="muted">The session lasts {SESSION_SECONDS // 3600} hours in this browser.</p>
+</body></html>
+"""
+
+
+def _safe_next(path: str | None) -> str:
+    """Where to go after signing in: an explain page of this server, or nowhere (no open redirect, and
+    printable ASCII only: it becomes a Location header)."""
+    return path if path and re.fullmatch(r"/explain/[!-\[\]-~]+", path) else ""
+
+
 def install_views(app: faust.App, settings: Settings, detector: Detector, table: faust.Table, contexts,
                   history: AlertHistory, labels_topic: faust.TopicT) -> None:
-    """Register ``/explain/{account_id}`` and ``POST /labels`` on the worker's web server."""
+    """Register ``/explain/{account_id}``, ``/login`` and ``POST /labels`` on the worker's web server."""
     token = settings.admin_secret()
     parts = settings.partitions
+    cookie_flags = "; Secure" if settings.base_url.startswith("https://") else ""
 
-    def denied(view: View, request: Request) -> Response | None:
+    def denied(view: View, request: Request, *, session_ok: bool = False) -> Response | None:
         d = check_bearer(request.headers.get("Authorization"), token)
-        return None if d is None else view.error(d.status, d.message, headers=d.headers)
+        if d is None or (session_ok and check_session(request.cookies.get(SESSION_COOKIE), token, time.time())):
+            return None
+        if session_ok and d.status == 401 and _wants_html(request):  # a browser: sign in, then come back
+            return view.text("", status=303, headers={"Location": f"/login?next={quote(request.rel_url.raw_path_qs, safe='')}"})
+        return view.error(d.status, d.message, headers=d.headers)
+
+    @app.page("/login")
+    class LoginView(View):
+        async def get(self, request: Request) -> Response:
+            if token is None:
+                return self.error(403, DISABLED_MESSAGE)
+            return self.html(login_page(_safe_next(request.query.get("next"))), headers=dict(HTML_HEADERS))
+
+        async def post(self, request: Request) -> Response:
+            form = await request.post()
+            next_path = _safe_next(str(form.get("next", "")))
+            d = check_bearer(f"Bearer {form.get('token', '')}", token)
+            if d is not None:
+                status = d.status if d.status == 403 else 401
+                return self.html(login_page(next_path, d.message), status=status, headers=dict(HTML_HEADERS))
+            cookie = (f"{SESSION_COOKIE}={make_session(token, time.time())}; Max-Age={SESSION_SECONDS}; Path=/; "
+                      f"HttpOnly; SameSite=Strict{cookie_flags}")
+            if not next_path:
+                return self.html("<!DOCTYPE html><title>distillwatch</title><p>Signed in: open an explain link.</p>",
+                                 headers={**HTML_HEADERS, "Set-Cookie": cookie})
+            return self.text("", status=303, headers={"Location": next_path, "Set-Cookie": cookie})
 
     @app.page("/explain/{account_id}")
     class ExplainView(View):
         async def get(self, request: Request, account_id: str) -> Response:
-            return denied(self, request) or await self.owned(request, account_id)
+            return denied(self, request, session_ok=True) or await self.owned(request, account_id)
 
         @app.table_route(table=table, match_info="account_id")
         async def owned(self, request: Request, account_id: str) -> Response:

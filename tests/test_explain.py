@@ -96,6 +96,19 @@ def test_bearer_check_fails_closed_and_compares_in_constant_time(monkeypatch):
     assert calls == [(b"guess", TOKEN.encode())]
 
 
+def test_session_cookies_expire_and_are_bound_to_the_token():
+    now = 1_800_000_000.0
+    cookie = auth.make_session(TOKEN, now)
+    assert auth.check_session(cookie, TOKEN, now + auth.SESSION_SECONDS - 1)
+    assert not auth.check_session(cookie, TOKEN, now + auth.SESSION_SECONDS + 1)  # expired
+    assert not auth.check_session(cookie, TOKEN + "-rotated", now)  # a new token ends every session
+    assert not auth.check_session(cookie, None, now)
+    expires, _, mac = cookie.partition(".")
+    assert not auth.check_session(f"{int(expires) + 3600}.{mac}", TOKEN, now)  # extended by hand
+    assert not auth.check_session(f"{expires}.{mac[:-1]}0", TOKEN, now)
+    assert not auth.check_session("", TOKEN, now) and not auth.check_session("x.y", TOKEN, now)
+
+
 def test_the_admin_token_is_never_printed_but_reaches_worker_processes(monkeypatch, tmp_path):
     from streams.demo import WorkerProcess
     from streams.settings import load_settings
@@ -195,6 +208,8 @@ def test_explain_needs_the_token_and_metrics_stay_open(oncall):
     assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer")
     assert _http(url, "wrong-" + TOKEN)[0] == 401
     assert _http(url, TOKEN)[0] == 200
+    status, _, body = _http(url, accept="text/html")  # a browser without the token: sent to sign in
+    assert status == 200 and b'name="token"' in body and b"acct-explain" in body
     assert _http(f"http://127.0.0.1:{s.web_port}/metrics")[0] == 200
     assert _http(f"http://127.0.0.1:{s.web_port}/healthz")[0] == 200
     status, _, body = _http(f"http://127.0.0.1:{s.web_port}/labels", data=b"{}", method="POST")
@@ -252,9 +267,24 @@ def test_explain_page_in_headless_chromium_shows_the_evidence_and_escapes_the_ac
         assert browser.js("return document.scripts.length") == 0
         assert browser.js("return document.title") == f"distillwatch: {HOSTILE}"
 
-        browser.set_headers({})  # no token: the browser gets the 401, not the page
-        browser.get(_explain_url(s, "acct-explain"))
+        # no header: a browser following an alert's link is sent to sign in, then comes back to the page
+        browser.set_headers({})
+        browser.get(_explain_url(s, HOSTILE) + "?format=html")
+        assert browser.js("return location.pathname") == "/login"
+        sign_in = "document.querySelector('input[name=token]').value = arguments[0]; document.forms[0].submit()"
+        browser.js(sign_in.replace("arguments[0]", json.dumps("wrong")))
+        time.sleep(0.5)
         assert "missing or wrong bearer token" in browser.js("return document.body.innerText")
+        assert browser.js("return document.cookie") == ""
+        browser.js(sign_in.replace("arguments[0]", json.dumps(TOKEN)))
+        for _ in range(40):
+            if browser.js("return location.pathname").startswith("/explain/"):
+                break
+            time.sleep(0.25)
+        assert browser.js("return document.getElementById('account').textContent") == HOSTILE
+        assert browser.js("return document.cookie") == ""  # HttpOnly: page scripts cannot read the session
+        browser.get(_explain_url(s, "acct-explain"))  # the session cookie now opens any explain page
+        assert browser.js("return document.getElementById('account').textContent") == "acct-explain"
     finally:
         browser.close()
 
@@ -321,3 +351,5 @@ def test_admin_endpoints_answer_403_when_no_token_is_configured(worker_factory):
     assert status == 403 and orjson.loads(body)["error"] == auth.DISABLED_MESSAGE
     status, _, body = _http(f"http://127.0.0.1:{s.web_port}/labels", TOKEN, data=b"{}", method="POST")
     assert status == 403
+    assert _http(_explain_url(s, "acct-explain"), accept="text/html")[0] == 403  # no sign-in page either
+    assert _http(f"http://127.0.0.1:{s.web_port}/login")[0] == 403
