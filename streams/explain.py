@@ -330,6 +330,7 @@ def install_views(app: faust.App, settings: Settings, detector: Detector, table:
             state = detector.load_state(account_id, data)
             doc = explain_document(detector, state, contexts.get(partition_for(key, parts)),
                                    history.entries(key), actions_for(account_id))
+            doc["served_by"] = str(app.conf.canonical_url)  # the worker that owns the account
             if _wants_html(request):
                 return self.html(render_html(doc), headers=dict(HTML_HEADERS))
             return self.bytes(orjson.dumps(doc), content_type="application/json", headers={"Cache-Control": "no-store"})

@@ -24,6 +24,7 @@ import orjson
 import pytest
 
 from streams import auth
+from streams.broker import free_port
 from streams.explain import render_html
 from tests.kafkautil import consume, produce
 from tests.oncall_traffic import harvester, population
@@ -353,3 +354,45 @@ def test_admin_endpoints_answer_403_when_no_token_is_configured(worker_factory):
     assert status == 403
     assert _http(_explain_url(s, "acct-explain"), accept="text/html")[0] == 403  # no sign-in page either
     assert _http(f"http://127.0.0.1:{s.web_port}/login")[0] == 403
+
+
+@pytest.mark.integration
+def test_any_worker_answers_for_any_account_by_routing_to_its_owner(kafka_bootstrap, tmp_path):
+    """Two workers share the partitions; each answers for every account, from the account's owner."""
+    from tests.conftest import RunningWorker, unique_settings
+
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    s1 = unique_settings(kafka_bootstrap, tmp_path, web_enabled=True, admin_token_file=token_file)
+    s2 = s1.with_overrides(web_port=free_port(), datadir=tmp_path / "data2")
+    workers = [RunningWorker(s1, tmp_path / "w1.log").start(), RunningWorker(s2, tmp_path / "w2.log").start()]
+    try:
+        start = time.time() - 3 * 3600
+        accounts = [f"acct-route-{i}" for i in range(12)]
+        # the group needs a moment to split the partitions between the two workers
+        deadline = time.monotonic() + 60
+        msgs = [kv for a in accounts for kv in harvester(a, start, hot=20)]
+        produce(kafka_bootstrap, s1.input_topic, msgs)
+        owners: dict[str, set[str]] = {}
+        answered = 0
+        while time.monotonic() < deadline:
+            owners, answered = {}, 0
+            for a in accounts:
+                for s in (s1, s2):
+                    status, _, body = _http(_explain_url(s, a), TOKEN)
+                    if status == 200:
+                        doc = orjson.loads(body)
+                        assert doc["account_id"] == a and doc["events"] == 20
+                        owners.setdefault(a, set()).add(doc["served_by"])
+                        answered += 1
+            served = {u for urls in owners.values() for u in urls}
+            if answered == 2 * len(accounts) and all(len(u) == 1 for u in owners.values()) and len(served) == 2:
+                break
+            time.sleep(1)
+        assert answered == 2 * len(accounts), "some accounts were not answered by both workers"
+        assert all(len(urls) == 1 for urls in owners.values()), f"an account answered by two workers: {owners}"
+        assert {u for urls in owners.values() for u in urls} == {
+            f"http://127.0.0.1:{s1.web_port}", f"http://127.0.0.1:{s2.web_port}"}
+    finally:
+        for w in workers:
+            w.stop()
