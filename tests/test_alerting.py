@@ -146,6 +146,34 @@ def test_full_queue_drops_and_counts_instead_of_blocking(tmp_path, monkeypatch):
     assert metrics.alertmanager_dropped._value.get() == 2
 
 
+# -- the example routing in deploy/, checked by Alertmanager's own amtool -------------------
+
+AMTOOL = "/usr/bin/amtool"
+EXAMPLE = Path(__file__).resolve().parents[1] / "deploy" / "alertmanager" / "alertmanager.yml"
+
+
+@pytest.mark.integration  # needs the Debian package (make test installs it; make test-fast does not)
+def test_example_alertmanager_config_is_valid_and_routes_by_severity():
+    import yaml
+
+    from streams.settings import Settings
+
+    out = subprocess.run([AMTOOL, "check-config", str(EXAMPLE)], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "SUCCESS" in out.stdout, out.stdout + out.stderr
+    expected = {"critical": "trust-and-safety-page", "warning": "trust-and-safety-chat",
+                "info": "trust-and-safety-ticket"}
+    for severity, receiver in expected.items():
+        labels = ["alertname=DistillationHarvesting", "service=distillwatch", f"severity={severity}",
+                  "account_id=acct-1", "cluster_id=00ff"]
+        out = subprocess.run([AMTOOL, "config", "routes", "test", f"--config.file={EXAMPLE}",
+                              f"--verify.receivers={receiver}", *labels], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, f"{severity}: {out.stdout}{out.stderr}"
+    conf = yaml.safe_load(EXAMPLE.read_text())
+    assert "cluster_id" in conf["route"]["group_by"]
+    minutes = int(conf["global"]["resolve_timeout"].removesuffix("m"))
+    assert minutes * 60 >= 3 * Settings.model_fields["alertmanager_resend_seconds"].default
+
+
 # -- integration: a real Alertmanager ----------------------------------------------------
 
 
