@@ -184,7 +184,7 @@ class Alertmanager:
                         self.metrics.alertmanager_posts.labels("ok").inc()
                         return
                     problem = f"HTTP {resp.status}: {(await resp.text())[:200]}"
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             self.metrics.alertmanager_posts.labels("error").inc()
             if attempt == MAX_ATTEMPTS:

@@ -11,11 +11,14 @@
         │ Detector.process(state, event, ctx) — the code replay runs
         ├─► account-state table, partition-context table (changelog-backed, versioned bytes)
         ├─► abuse-alerts (JSON, key = account_id)
+        ├─► alert-history table (explain view), alertmanager-open table ─► Alertmanager (streams/alerting.py)
         └─► distillwatch-fingerprints (key = fingerprint)
                  └─► coordinate agent (fingerprint-index table) ─► distillwatch-evidence
 
 The agent is thin: it decodes, calls :class:`detectors.engine.Detector`, and
-emits; all detection logic lives in ``detectors/``. The table is keyed by the
+emits; all detection logic lives in ``detectors/``. The web server has
+``/metrics`` and ``/healthz`` (open) and the admin views of
+:mod:`streams.explain` (bearer token). The table is keyed by the
 account id and co-partitioned with the input: an event reaches the worker that
 owns its account's state, because it is keyed by account on the input topic or
 re-keyed through the re-key topic first.

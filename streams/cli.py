@@ -506,7 +506,8 @@ def cmd_label(args) -> int:
         finally:
             producer.close(timeout=10)
     except KafkaError as exc:
-        raise CommandError(f"could not write the label to {settings.labels_topic} on {settings.broker}: {exc}") from None
+        raise CommandError(f"could not write the label to {settings.labels_topic} on {settings.broker}: {exc}") \
+            from None
     print(f"labelled {args.account!r} {args.label} (analyst {analyst}) on topic {settings.labels_topic}")
     return 0
 

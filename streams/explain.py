@@ -41,7 +41,8 @@ from detectors.state import AccountState
 from .auth import DISABLED_MESSAGE, SESSION_COOKIE, SESSION_SECONDS, check_bearer, check_session, make_session
 from .settings import Settings
 
-__all__ = ["AlertHistory", "actions_for", "explain_document", "format_text", "render_html", "login_page", "install_views", "HISTORY_TABLE"]
+__all__ = ["AlertHistory", "actions_for", "explain_document", "format_text", "render_html", "login_page",
+           "install_views", "HISTORY_TABLE"]
 
 HISTORY_TABLE = "alert-history"
 HISTORY_LIMIT = 20
@@ -151,9 +152,10 @@ def format_text(doc: dict[str, Any]) -> str:
     if not doc["signals"]:
         lines.append("  none")
     c = doc["cluster"]
-    lines += ["", "linked:   " + (f"cluster {c['cluster_id']} ({c['kind']}, size {c['size']}, strength "
-                                   f"{c['strength']:.2f}): {', '.join(c['related_accounts']) or 'members not known yet'}"
-                                   if c else "no cluster")]
+    if c:
+        members = ", ".join(c["related_accounts"]) or "members not known yet"
+        linked = f"cluster {c['cluster_id']} ({c['kind']}, size {c['size']}, strength {c['strength']:.2f}): {members}"
+    lines += ["", "linked:   " + (linked if c else "no cluster")]
     lines += ["", "recent alerts (newest first):"]
     lines += [f"  {h['detected_at']}  {h['status']:<9} {h['severity']:<8} {h['score']:.3f}  "
               f"{', '.join(h.get('signals') or [])}" for h in doc["alerts"]] or ["  none"]
@@ -292,7 +294,8 @@ def install_views(app: faust.App, settings: Settings, detector: Detector, table:
         if d is None or (session_ok and check_session(request.cookies.get(SESSION_COOKIE), token, time.time())):
             return None
         if session_ok and d.status == 401 and _wants_html(request):  # a browser: sign in, then come back
-            return view.text("", status=303, headers={"Location": f"/login?next={quote(request.rel_url.raw_path_qs, safe='')}"})
+            back = quote(request.rel_url.raw_path_qs, safe="")
+            return view.text("", status=303, headers={"Location": f"/login?next={back}"})
         return view.error(d.status, d.message, headers=d.headers)
 
     @app.page("/login")

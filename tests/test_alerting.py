@@ -55,7 +55,8 @@ def test_alert_carries_labels_annotations_and_the_explain_link():
     # a cluster found later in the episode stays on the labels, even on transitions without one
     linked = alertmanager_alert(_alert(cluster={"cluster_id": "00ff"}), "https://dw.example", am)
     assert linked["labels"]["cluster_id"] == "00ff"
-    assert alertmanager_alert(_alert(severity="critical"), "https://dw.example", linked)["labels"]["cluster_id"] == "00ff"
+    escalated = alertmanager_alert(_alert(severity="critical"), "https://dw.example", linked)
+    assert escalated["labels"]["cluster_id"] == "00ff"
 
 
 def _pusher(tmp_path: Path, **settings) -> tuple[Alertmanager, dict, Metrics]:

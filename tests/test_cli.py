@@ -15,7 +15,7 @@ from streams.settings import ENV_PREFIX, Settings
 
 REPO = Path(__file__).resolve().parents[1]
 
-SUBCOMMANDS = ["worker", "replay", "simulate", "demo", "broker", "settings", "evaluate", "backtest"]
+SUBCOMMANDS = ["worker", "replay", "simulate", "demo", "broker", "settings", "evaluate", "backtest", "explain", "label"]
 
 # A word or phrase only that subcommand's help contains.
 DISTINCTIVE = {
@@ -27,6 +27,8 @@ DISTINCTIVE = {
     "settings": "effective settings",
     "evaluate": "Score one run",
     "backtest": "comma-separated seeds",
+    "explain": "forwards to the one that owns the account",
+    "label": "teaches its partition's label model",
 }
 
 

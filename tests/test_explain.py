@@ -140,6 +140,9 @@ def test_token_settings_are_validated(monkeypatch, tmp_path):
     with pytest.raises(SettingsError, match="empty"):
         load_settings(admin_token_file=str(f)).admin_secret()
     assert load_settings().admin_secret() is None
+    monkeypatch.setenv("DISTILLWATCH_ALERTMANAGER_URL", "alertmanager:9093")
+    with pytest.raises(SettingsError, match="DISTILLWATCH_ALERTMANAGER_URL: 'alertmanager:9093' is not an http"):
+        load_settings()
 
 
 # -- integration: one worker with harvesters among ordinary accounts -------------------
