@@ -336,7 +336,8 @@ def install_views(app: faust.App, settings: Settings, detector: Detector, table:
             doc["served_by"] = str(app.conf.canonical_url)  # the worker that owns the account
             if _wants_html(request):
                 return self.html(render_html(doc), headers=dict(HTML_HEADERS))
-            return self.bytes(orjson.dumps(doc), content_type="application/json", headers={"Cache-Control": "no-store"})
+            return self.bytes(orjson.dumps(doc), content_type="application/json",
+                              headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
     @app.page("/labels")
     class LabelsView(View):

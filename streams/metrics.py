@@ -131,7 +131,7 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
-        # --- Alertmanager (streams/alertmanager.py) ---
+        # --- Alertmanager (streams/alerting.py) ---
         self.alertmanager_posts = Counter(
             "distillwatch_alertmanager_posts_total",
             "POSTs of alerts to the Alertmanager API v2 by outcome: ok or error",
