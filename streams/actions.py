@@ -23,7 +23,7 @@ import faust
 import mode
 import orjson
 
-from detectors.actions import BREAKER_KEY, ActionPolicy, BreakerConfig, Health, Ladder, action_id
+from detectors.actions import BREAKER_KEY, ActionPolicy, BreakerConfig, Decision, Health, Ladder, action_id
 from detectors.contract import parse_timestamp
 from detectors.engine import PartitionContext
 
@@ -109,19 +109,20 @@ class Actions:
             warming=warming,
         )
 
-    async def handle(self, alert: dict) -> None:
+    async def handle(self, alert: dict) -> Decision:
+        """Decide, count, log, publish and deliver; returns the decision (for the explain view's history)."""
         decision = self.policy.decide(alert, self.health(parse_timestamp(alert["detected_at"])))
         if decision.breaker is not None:
             await self._breaker_changed(decision.breaker)
         if decision.outcome is None:
-            return
+            return decision
         if decision.action != "release" and decision.outcome in ("paused", "shadow", "enforced"):
             self._show_pause(decision.pause_reason)  # a decision that looked at the worker's health
         self.metrics.actions.labels(decision.action, decision.outcome).inc()
         if decision.record is None:
             log.info("no %s for account=%s (alert %s): %s%s", decision.action, alert["account_id"],
                      alert["alert_id"], decision.outcome, f" ({decision.pause_reason})" if decision.pause_reason else "")
-            return
+            return decision
         rec = decision.record
         body = orjson.dumps(rec)
         await self.topic.send(key=rec["account_id"].encode(), value=body)
@@ -129,6 +130,7 @@ class Actions:
             self.sender.submit(rec["action_id"], body)
         log.info("action %s %s account=%s limit=%s expires=%s (%s)", rec["action_id"], rec["action"],
                  rec["account_id"], rec["limit_per_minute"], rec["expires_at"], decision.outcome)
+        return decision
 
     async def tick(self) -> None:
         """Every few seconds: expire actions, let the breaker close as event time moves on."""

@@ -11,11 +11,16 @@
         │ Detector.process(state, event, ctx) — the code replay runs
         ├─► account-state table, partition-context table (changelog-backed, versioned bytes)
         ├─► abuse-alerts (JSON, key = account_id)
+        ├─► alert-history table (explain view), alertmanager-open table ─► Alertmanager (streams/alerting.py)
+        ├─► rate-limit decisions (streams/actions.py) ─► rate-limit-actions (compacted), webhooks;
+        │   action-history table (explain view)
         └─► distillwatch-fingerprints (key = fingerprint)
                  └─► coordinate agent (fingerprint-index table) ─► distillwatch-evidence
 
 The agent is thin: it decodes, calls :class:`detectors.engine.Detector`, and
-emits; all detection logic lives in ``detectors/``. The table is keyed by the
+emits; all detection logic lives in ``detectors/``. The web server has
+``/metrics`` and ``/healthz`` (open) and the admin views of
+:mod:`streams.explain` (bearer token). The table is keyed by the
 account id and co-partitioned with the input: an event reaches the worker that
 owns its account's state, because it is keyed by account on the input topic or
 re-keyed through the re-key topic first.
@@ -37,6 +42,8 @@ from detectors.labels import decode_label
 from detectors.rules import Rules
 
 from .actions import Actions
+from .alerting import Alertmanager
+from .explain import ACTION_HISTORY_TABLE, HISTORY_TABLE, ActionHistory, AlertHistory, install_views
 from .metrics import Metrics
 from .settings import Settings
 
@@ -108,6 +115,9 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     table = raw_table(TABLE_NAME)  # account id -> AccountState bytes (versioned, detectors.state)
     contexts_table = raw_table(CONTEXT_TABLE)  # b"p<N>" -> PartitionContext bytes (models, baselines)
     fingerprint_table = raw_table(FINGERPRINT_TABLE)  # fingerprint -> FingerprintIndex bytes
+    history = AlertHistory(raw_table(HISTORY_TABLE))  # account id -> its last alerts (explain view)
+    action_history = ActionHistory(raw_table(ACTION_HISTORY_TABLE))  # account id -> its last action decisions
+    alertmanager = Alertmanager.install(app, settings, metrics, raw_table)  # None when no URL is set
     contexts = ContextCache(detector, contexts_table, settings.context_checkpoint_seconds)
     actions = Actions(settings, app, metrics, contexts.loaded) if settings.actions_enabled else None
     max_bytes = settings.max_event_bytes
@@ -125,8 +135,13 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             await alerts_topic.send(key=account_key, value=orjson.dumps(alert))
             # [actions] hook: rate-limit ladder for this alert
             if actions is not None:
-                await actions.handle(alert)
+                decision = await actions.handle(alert)
+                if decision.outcome is not None:
+                    action_history.record(account_key, alert, decision)
             # [alerting] hook: Alertmanager push for this alert
+            history.record(account_key, alert)
+            if alertmanager is not None:
+                alertmanager.on_alert(account_key, alert)
         for fp in fps:
             metrics.fingerprints.inc()
             await fingerprints_topic.send(key=fp.key, value=orjson.dumps(fp.to_dict()))
@@ -253,6 +268,8 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         return web.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    install_views(app, settings, detector, table, contexts, history, action_history, labels_topic)
 
     @app.page("/healthz")
     async def healthz(web, request):

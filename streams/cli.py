@@ -5,8 +5,11 @@ detectors over a file), ``simulate`` (synthetic traffic with ground truth),
 ``demo`` (embedded broker + worker + simulator + live alert view), ``broker``
 (run the embedded broker in the foreground), ``settings`` (print the
 effective settings), ``release`` (reverse an account's rate-limit action),
-``evaluate`` (detection quality against ground truth, with baselines) and
-``backtest`` (simulate, replay and evaluate several seeds). ``distillwatch SUBCOMMAND --help`` describes each.
+``evaluate`` (detection quality against ground truth, with baselines),
+``backtest`` (simulate, replay and evaluate several seeds), ``explain`` (why
+an account was flagged, from a worker's explain view) and ``label`` (an
+analyst verdict to the labels topic). ``distillwatch SUBCOMMAND --help``
+describes each.
 
 Exit status: 0 success, 1 runtime failure, 2 bad usage or settings.
 """
@@ -14,13 +17,16 @@ Exit status: 0 success, 1 runtime failure, 2 bad usage or settings.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
 import threading
 from pathlib import Path
 
-from .settings import ENV_PREFIX, SECRET_FIELDS, Settings, SettingsError, load_settings
+from pydantic import SecretStr
+
+from .settings import ENV_PREFIX, Settings, SettingsError, load_settings
 
 __all__ = ["main", "build_parser"]
 
@@ -201,6 +207,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="an account counts as flagged with an alert of at least this severity (default warning)",
     )
     p.add_argument("--keep-events", action="store_true", help="keep each seed's events.jsonl.gz (large)")
+
+    p = sub.add_parser(
+        "explain",
+        help="why an account was flagged: score, top signals against the population, alerts",
+        description="Fetch the account's explain view from a worker (GET /explain/ACCOUNT, any worker: it "
+        "forwards to the one that owns the account) and print a readable summary: score and severity, the open "
+        "episode, the top signals with the account's value against the population's median/p90/p99, linked "
+        f"accounts, recent alerts and actions. Sends the admin token ({ENV_PREFIX}ADMIN_TOKEN or "
+        f"{ENV_PREFIX}ADMIN_TOKEN_FILE) as a bearer token. Exits 1 when the worker cannot be reached or refuses.",
+        epilog=EPILOG,
+    )
+    _add_config(p)
+    p.add_argument("account", metavar="ACCOUNT", help="account id")
+    p.add_argument("--url", metavar="WORKER_URL",
+                   help=f"worker base URL (default {ENV_PREFIX}PUBLIC_URL, else http://WEB_HOST:WEB_PORT)")
+    p.add_argument("--json", action="store_true", help="print the view's JSON instead of the summary")
+
+    p = sub.add_parser(
+        "label",
+        help="record an analyst verdict (abusive or benign) on an account",
+        description="Produce an analyst label to the labels topic (key = account id) with the current time; "
+        "the worker owning the account teaches its partition's label model with it. The label is validated "
+        f"before it is sent (exit 2 when invalid). Needs {ENV_PREFIX}BROKER (or --broker).",
+        epilog=EPILOG,
+    )
+    _add_config(p)
+    p.add_argument("account", metavar="ACCOUNT", help="account id")
+    p.add_argument("label", choices=["abusive", "benign"], help="the verdict")
+    p.add_argument("--note", required=True, metavar="TEXT", help="why (free text, up to 4096 characters)")
+    p.add_argument("--analyst", metavar="NAME", help="who decided (default: the login name)")
+    p.add_argument("--broker", help=f"bootstrap servers host:port[,...] (overrides {ENV_PREFIX}BROKER)")
     return parser
 
 
@@ -362,8 +399,8 @@ def cmd_settings(args) -> int:
     settings = load_settings(args.config)
     for name, info in Settings.model_fields.items():
         value = getattr(settings, name)
-        if name in SECRET_FIELDS and value is not None:
-            value = "***"
+        if isinstance(value, SecretStr):
+            value = "***"  # secrets are never printed
         print(f"{ENV_PREFIX}{name.upper():<26} = {value!s:<28} # {info.description}")
     return 0
 
@@ -433,6 +470,79 @@ def cmd_backtest(args) -> int:
     return 0
 
 
+class CommandError(RuntimeError):
+    """A failure the user can act on: printed as one line, exit status 1."""
+
+
+def cmd_explain(args) -> int:
+    import urllib.error
+    import urllib.request
+    from urllib.parse import quote
+
+    import orjson
+
+    settings = load_settings(args.config)
+    token = settings.admin_secret()
+    base = (args.url or settings.base_url).rstrip("/")
+    url = f"{base}/explain/{quote(args.account, safe='')}?format=json"
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as resp:
+            body = resp.read()
+    except urllib.error.HTTPError as exc:
+        detail = exc.read()[:500].decode("utf-8", "replace")
+        with contextlib.suppress(ValueError):
+            detail = orjson.loads(detail).get("error", detail)
+        hint = f" (set {ENV_PREFIX}ADMIN_TOKEN or {ENV_PREFIX}ADMIN_TOKEN_FILE)" if exc.code == 401 else ""
+        raise CommandError(f"{base} answered {exc.code}: {detail}{hint}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise CommandError(f"cannot reach the worker at {base}: {getattr(exc, 'reason', exc)}") from None
+    if args.json:
+        print(body.decode())
+    else:
+        from .explain import format_text
+
+        print(format_text(orjson.loads(body)))
+    return 0
+
+
+def cmd_label(args) -> int:
+    import getpass
+    import time
+
+    import orjson
+
+    from detectors.contract import InvalidEvent, format_timestamp
+    from detectors.labels import decode_label
+
+    settings = load_settings(args.config, broker=args.broker)
+    analyst = getpass.getuser() if args.analyst is None else args.analyst
+    raw = orjson.dumps({"account_id": args.account, "label": args.label, "analyst": analyst,
+                        "time": format_timestamp(time.time()), "note": args.note})
+    try:
+        decode_label(raw)
+    except InvalidEvent as exc:
+        raise SettingsError(f"invalid label: {exc}") from None
+    if not settings.broker:
+        raise SettingsError(f"no broker configured: set {ENV_PREFIX}BROKER=host:port (or --broker)")
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+
+    try:
+        producer = KafkaProducer(bootstrap_servers=settings.broker.split(","), acks="all")
+        try:
+            producer.send(settings.labels_topic, key=args.account.encode(), value=raw).get(timeout=30)
+        finally:
+            producer.close(timeout=10)
+    except KafkaError as exc:
+        raise CommandError(f"could not write the label to {settings.labels_topic} on {settings.broker}: {exc}") \
+            from None
+    print(f"labelled {args.account!r} {args.label} (analyst {analyst}) on topic {settings.labels_topic}")
+    return 0
+
+
 COMMANDS = {
     "worker": cmd_worker,
     "replay": cmd_replay,
@@ -443,6 +553,8 @@ COMMANDS = {
     "release": cmd_release,
     "evaluate": cmd_evaluate,
     "backtest": cmd_backtest,
+    "explain": cmd_explain,
+    "label": cmd_label,
 }
 
 
@@ -459,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
         from .broker import BrokerError
         from .replay import ReplayError
 
-        if isinstance(exc, (BrokerError, ReplayError, OSError)):
+        if isinstance(exc, (BrokerError, ReplayError, CommandError, OSError)):
             print(f"distillwatch {args.command}: {exc}", file=sys.stderr)
             return 1
         raise

@@ -74,7 +74,6 @@ class WorkerProcess:
     def _setting_env(self) -> dict[str, object]:
         return {k: v for k, v in self.settings.model_dump().items() if v is not None}
 
-
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 

@@ -131,7 +131,7 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
-        # --- Alertmanager (streams/alertmanager.py) ---
+        # --- Alertmanager (streams/alerting.py) ---
         self.alertmanager_posts = Counter(
             "distillwatch_alertmanager_posts_total",
             "POSTs of alerts to the Alertmanager API v2 by outcome: ok or error",
@@ -155,6 +155,13 @@ class Metrics:
         for sev in SEVERITY_NAMES:
             for status in ALERT_STATUSES:
                 self.alerts.labels(sev, status)
+        # --- Alertmanager, explain view (streams/alerting.py) ---
+        self.alertmanager_dropped = Counter(
+            "distillwatch_alertmanager_dropped_total",
+            "Alerts dropped because the Alertmanager send queue was full (firing ones are re-sent at the next "
+            "interval)",
+            registry=r,
+        )
 
     def observe_contexts(self, contexts) -> None:
         """Model health from the loaded partition contexts."""

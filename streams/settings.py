@@ -43,7 +43,7 @@ TOPIC_FIELDS = (
 
 
 #: Settings whose values are never printed or put in error messages.
-SECRET_FIELDS = ("webhook_secret",)
+SECRET_FIELDS = ("webhook_secret", "admin_token")
 
 
 class SettingsError(ValueError):
@@ -171,6 +171,29 @@ class Settings(BaseSettings):
     )
 
     # --- Alertmanager, explain view, admin auth (streams/alerting.py, streams/explain.py) ---
+    alertmanager_url: str | None = Field(
+        None,
+        description="Alertmanager base URL, e.g. http://alertmanager:9093: open episodes are pushed to its API v2 "
+        "(POST /api/v2/alerts). Unset: no push",
+    )
+    alertmanager_resend_seconds: float = Field(
+        60.0, gt=0, le=3600,
+        description="how often every open episode is re-sent to Alertmanager; keep it well below Alertmanager's "
+        "resolve_timeout (default 5m) or alerts resolve there while the episode is still open",
+    )
+    public_url: str | None = Field(
+        None,
+        description="base URL on-call use to reach this worker's HTTP endpoint, for the explain links in "
+        "Alertmanager alerts; unset: http://WEB_HOST:WEB_PORT",
+    )
+    admin_token: SecretStr | None = Field(
+        None,
+        description="bearer token for the admin endpoints (/explain, /labels); a secret, never printed. "
+        "Unset (and no ADMIN_TOKEN_FILE): those endpoints answer 403",
+    )
+    admin_token_file: Path | None = Field(
+        None, description="file holding the admin bearer token (instead of ADMIN_TOKEN; surrounding whitespace ignored)"
+    )
 
     # --- operations: metrics (streams/metrics.py) ---
 
@@ -251,7 +274,7 @@ class Settings(BaseSettings):
             raise ValueError(f"rules file '{v}' does not exist")
         return v
 
-    @field_validator("actions_file", "actions_allowlist_file", "webhook_secret_file")
+    @field_validator("actions_file", "actions_allowlist_file", "webhook_secret_file", "admin_token_file")
     @classmethod
     def _existing_file(cls, v: Path | None) -> Path | None:
         if v is not None and not v.is_file():
@@ -295,6 +318,43 @@ class Settings(BaseSettings):
                 if line:
                     ids.add(line)
         return frozenset(ids)
+
+    @field_validator("alertmanager_url", "public_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        v = v.strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"'{v}' is not an http:// or https:// URL")
+        return v
+
+    @model_validator(mode="after")
+    def _one_token_source(self) -> Settings:
+        if self.admin_token is not None and self.admin_token_file is not None:
+            raise ValueError(f"set only one of {ENV_PREFIX}ADMIN_TOKEN and {ENV_PREFIX}ADMIN_TOKEN_FILE")
+        return self
+
+    def admin_secret(self) -> str | None:
+        """The admin bearer token from ADMIN_TOKEN or ADMIN_TOKEN_FILE (read now, so a rotated file is seen
+        at the next start); None when neither is set: admin endpoints are then closed."""
+        if self.admin_token is not None:
+            token = self.admin_token.get_secret_value().strip()
+        elif self.admin_token_file is not None:
+            try:
+                token = self.admin_token_file.read_text("utf-8").strip()
+            except OSError as exc:
+                raise SettingsError(f"cannot read {ENV_PREFIX}ADMIN_TOKEN_FILE: {exc.strerror}") from None
+        else:
+            return None
+        if not token:
+            raise SettingsError(f"the admin token ({ENV_PREFIX}ADMIN_TOKEN or _FILE) is empty")
+        return token
+
+    @property
+    def base_url(self) -> str:
+        """Where on-call reach this worker's HTTP endpoint (links in alerts, the CLI's default)."""
+        return self.public_url or f"http://{self.web_host}:{self.web_port}"
 
     @model_validator(mode="after")
     def _distinct_topics(self) -> Settings:

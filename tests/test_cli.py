@@ -15,7 +15,8 @@ from streams.settings import ENV_PREFIX, Settings
 
 REPO = Path(__file__).resolve().parents[1]
 
-SUBCOMMANDS = ["worker", "replay", "simulate", "demo", "broker", "settings", "release", "evaluate", "backtest"]
+SUBCOMMANDS = ["worker", "replay", "simulate", "demo", "broker", "settings", "release", "evaluate", "backtest",
+               "explain", "label"]
 
 # A word or phrase only that subcommand's help contains.
 DISTINCTIVE = {
@@ -28,6 +29,8 @@ DISTINCTIVE = {
     "release": "reverses the account's latest throttle or block",
     "evaluate": "Score one run",
     "backtest": "comma-separated seeds",
+    "explain": "forwards to the one that owns the account",
+    "label": "teaches its partition's label model",
 }
 
 

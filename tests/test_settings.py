@@ -113,11 +113,17 @@ ENV_CASES: dict[str, tuple[str, object]] = {
     "webhook_max_attempts": ("3", 3),
     "webhook_timeout_seconds": ("1.5", 1.5),
     "webhook_queue_size": ("10", 10),
+    # Alertmanager, explain view, admin auth
+    "alertmanager_url": ("http://alertmanager:9093/", "http://alertmanager:9093"),
+    "alertmanager_resend_seconds": ("15", 15.0),
+    "public_url": ("https://dw.example/", "https://dw.example"),
+    "admin_token": ("s3cret", SecretStr("s3cret")),
+    "admin_token_file": (str(PACKAGED_RULES), PACKAGED_RULES),  # any existing file
 }
 #: Fields whose single-variable case needs a companion setting.
 ENV_COMPANIONS = {"webhook_urls": {"WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}
-#: Left out of the all-together case: it excludes webhook_secret (only one secret source may be set).
-NOT_TOGETHER = {"webhook_secret_file"}
+#: Left out of the all-together case: each excludes its twin (only one secret source may be set).
+NOT_TOGETHER = {"webhook_secret_file", "admin_token_file"}
 
 
 def test_env_cases_cover_every_field():
