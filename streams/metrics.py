@@ -248,6 +248,8 @@ class Metrics:
             buckets=(256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536),
             registry=r,
         )
+        for label in ("abusive", "benign"):  # exists before the first timer tick reports the models
+            self.label_model_labels.labels(label)
         ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, start time
 
     def declare(self, signals: Iterable[str], partitions: int) -> None:
