@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from detectors.contract import InvalidEvent
+from detectors.engine import CLUSTER_KINDS as _CLUSTER_KIND_CODES
 
 __all__ = ["Metrics", "INVALID_CODES", "ClusterTracker", "FaustMonitorCollector"]
 
@@ -30,7 +31,7 @@ PAUSE_REASONS = ("lag", "recovery", "warmup")
 DELIVERY_OUTCOMES = ("delivered", "retried", "failed")
 #: Stages of one input message, timed separately (issue 4).
 STAGES = ("decode", "detect", "state_write", "emit")
-CLUSTER_KINDS = ("template", "prefix")
+CLUSTER_KINDS = tuple(_CLUSTER_KIND_CODES)  # template, prefix
 #: Faust's own sensor (``app.monitor``), exported by :class:`FaustMonitorCollector`.
 FAUST_FAMILIES = (
     "distillwatch_faust_messages_received_total",
