@@ -6,8 +6,9 @@
     api-requests-rekeyed ──┤
     distillwatch-evidence ─┤
     analyst-labels ────────┴─► detect agent
-        │ invalid ─────────────────────► api-requests-dlq (original bytes, reason in headers)
-        │ key missing / not the account ► api-requests-rekeyed (key = account_id)
+        │ a message holds one event, a JSON array of events or NDJSON (detectors.contract.decode_message)
+        │ invalid ─────────────────────► api-requests-dlq (the event's bytes, reason in headers)
+        │ account's partition ≠ this one ► api-requests-rekeyed (to that partition; a batch stays a batch)
         │ Detector.process(state, event, ctx) — the code replay runs
         ├─► account-state table, partition-context table (changelog-backed, versioned bytes)
         ├─► abuse-alerts (JSON, key = account_id)
@@ -21,9 +22,10 @@ The agent is thin: it decodes, calls :class:`detectors.engine.Detector`, and
 emits; all detection logic lives in ``detectors/``. The web server has
 ``/metrics`` and ``/healthz`` (open) and the admin views of
 :mod:`streams.explain` (bearer token). The table is keyed by the
-account id and co-partitioned with the input: an event reaches the worker that
-owns its account's state, because it is keyed by account on the input topic or
-re-keyed through the re-key topic first.
+account id and co-partitioned with the input: an event is processed where it
+arrives when that is its account's partition (Kafka's default murmur2
+partitioner, keyed by account id), else it is routed through the re-key topic
+to that partition first — keyless, mis-keyed and batched input alike.
 """
 
 from __future__ import annotations
@@ -35,9 +37,9 @@ from dataclasses import dataclass
 import faust
 import orjson
 
-from detectors.contract import InvalidEvent, decode
+from detectors.contract import InvalidEvent, decode_message
 from detectors.coordination import Evidence, Fingerprint, FingerprintIndex
-from detectors.engine import Detector, PartitionContext
+from detectors.engine import Detector, PartitionContext, partition_for
 from detectors.labels import decode_label
 from detectors.rules import Rules
 
@@ -47,13 +49,14 @@ from .explain import ACTION_HISTORY_TABLE, HISTORY_TABLE, ActionHistory, AlertHi
 from .metrics import ClusterTracker, Metrics
 from .settings import Settings
 
-__all__ = ["build_app", "Components", "DLQ_REASON_HEADER", "DLQ_FIELD_HEADER", "DLQ_CODE_HEADER"]
+__all__ = ["build_app", "Components", "DLQ_REASON_HEADER", "DLQ_FIELD_HEADER", "DLQ_CODE_HEADER", "DLQ_INDEX_HEADER"]
 
 log = logging.getLogger(__name__)
 
 DLQ_REASON_HEADER = "distillwatch-error"
 DLQ_FIELD_HEADER = "distillwatch-error-field"
 DLQ_CODE_HEADER = "distillwatch-error-code"
+DLQ_INDEX_HEADER = "distillwatch-batch-index"  # position of the event in a message that carried several
 TABLE_NAME = "account-state"
 CONTEXT_TABLE = "partition-context"
 FINGERPRINT_TABLE = "fingerprint-index"
@@ -121,6 +124,8 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     contexts = ContextCache(detector, contexts_table, settings.context_checkpoint_seconds)
     actions = Actions(settings, app, metrics, contexts.loaded) if settings.actions_enabled else None
     max_bytes = settings.max_event_bytes
+    max_batch_bytes = settings.max_message_bytes
+    max_batch_events = settings.max_message_events
     rekey_name = settings.rekey_topic
     evidence_name = settings.evidence_topic
     labels_name = settings.labels_topic
@@ -197,37 +202,54 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         if message.topic == labels_name:
             await handle_label(message)
             return
-        value = message.value
-        key = message.key
+        value = message.value if message.value is not None else b""
         t0 = time.perf_counter()
-        try:
-            ev = decode(value if value is not None else b"", max_bytes=max_bytes)
-        except InvalidEvent as exc:
-            stage["decode"].observe(time.perf_counter() - t0)
-            metrics.rejected(exc)
-            headers = [
-                (DLQ_REASON_HEADER, str(exc).encode()),
-                (DLQ_CODE_HEADER, exc.code.encode()),
-                ("distillwatch-source", f"{message.topic}/{message.partition}/{message.offset}".encode()),
-            ]
-            if exc.field:
-                headers.append((DLQ_FIELD_HEADER, exc.field.encode()))
-            await dlq.send(key=key, value=value, headers=headers)
-            return
+        results = decode_message(value, max_bytes=max_bytes, max_batch_bytes=max_batch_bytes,
+                                 max_events=max_batch_events)
         t1 = time.perf_counter()
         stage["decode"].observe(t1 - t0)
-        account_key = ev.account_id.encode()
-        if key != account_key:
-            if message.topic == rekey_name:  # never loop: we keyed it ourselves
-                log.error("re-keyed message with key %r for another account; dropped", key)
-                return
-            metrics.rekeyed.inc()
-            await rekey.send(key=account_key, value=value)
-            return
+        batch = len(results) > 1
+        reroute: dict[int, list[bytes]] = {}
+        for index, (data, ev) in enumerate(results):
+            if type(ev) is InvalidEvent:
+                await reject(message, data, ev, index if batch else None)
+                continue
+            account_key = ev.account_id.encode()
+            home = partition_for(account_key, parts)
+            if home != message.partition:  # its state lives in another partition
+                if message.topic == rekey_name:  # never loop: we routed it ourselves
+                    log.error("re-keyed event for partition %d arrived on %d; dropped", home, message.partition)
+                    continue
+                reroute.setdefault(home, []).append(data)
+                continue
+            await process(ev, account_key, message.partition, t1)
+            t1 = time.perf_counter()
+        for home, items in reroute.items():
+            # one message per target partition: a batch stays a batch on the re-key topic
+            metrics.rekeyed.inc(len(items))
+            if len(items) == 1:
+                await rekey.send(key=orjson.loads(items[0])["account_id"].encode(), value=items[0], partition=home)
+            else:
+                await rekey.send(key=None, value=b"[" + b",".join(items) + b"]", partition=home)
+
+    async def reject(message, data: bytes, exc: InvalidEvent, index: int | None) -> None:
+        metrics.rejected(exc)
+        headers = [
+            (DLQ_REASON_HEADER, str(exc).encode()),
+            (DLQ_CODE_HEADER, exc.code.encode()),
+            ("distillwatch-source", f"{message.topic}/{message.partition}/{message.offset}".encode()),
+        ]
+        if exc.field:
+            headers.append((DLQ_FIELD_HEADER, exc.field.encode()))
+        if index is not None:
+            headers.append((DLQ_INDEX_HEADER, str(index).encode()))
+        await dlq.send(key=message.key, value=data, headers=headers)
+
+    async def process(ev, account_key: bytes, partition: int, t1: float) -> None:
         state = detector.load_state(ev.account_id, table.get(account_key))
         alerts: list[dict] = []
         fps: list = []
-        ctx = contexts.get(message.partition)
+        ctx = contexts.get(partition)
         scored_at, change_ts = state.n_scored_at, state.change_ts
         if not detector.process(state, ev, alerts, ctx, fps):
             metrics.duplicate.inc()
@@ -238,11 +260,11 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         if actions is not None:
             actions.seen(ev.account_id, ev.ts)  # the circuit breaker's count of active accounts
         metrics.processed(ev.ts, time.time())
-        metrics.scoring(state, scored_at, change_ts, message.partition, min_events)
+        metrics.scoring(state, scored_at, change_ts, partition, min_events)
         data = state.to_bytes()
         metrics.state_bytes.observe(len(data))
         table[account_key] = data
-        contexts.maybe_checkpoint(message.partition)
+        contexts.maybe_checkpoint(partition)
         t3 = time.perf_counter()
         stage["state_write"].observe(t3 - t2)
         await emit(account_key, alerts, fps)

@@ -1,7 +1,8 @@
 """Offline replay: run the live detection code over a JSON Lines file.
 
 Events are read in file order and go through exactly what the worker's agent
-runs — :func:`detectors.contract.decode` then
+runs — :func:`detectors.contract.decode_message` (a line may hold a JSON
+array of events) then
 :meth:`detectors.engine.Detector.process` — with the per-account states kept in
 a dict instead of a Faust table, and the partitions, population contexts and
 coordination of the live topology emulated in-process
@@ -27,7 +28,7 @@ from typing import IO, Any
 
 import orjson
 
-from detectors.contract import MAX_EVENT_BYTES, InvalidEvent, decode
+from detectors.contract import MAX_BATCH_EVENTS, MAX_EVENT_BYTES, InvalidEvent, decode_message
 from detectors.engine import Detector
 from detectors.pipeline import LocalPipeline
 
@@ -40,7 +41,7 @@ class ReplayError(RuntimeError):
 
 @dataclass
 class ReplayStats:
-    events: int = 0  # records read (non-blank lines)
+    events: int = 0  # events read: one per non-blank line, or each element of a line holding a JSON array
     valid: int = 0  # processed by the detector
     invalid: int = 0  # rejected, written to the DLQ
     duplicates: int = 0  # repeated request ids, counted once
@@ -99,6 +100,7 @@ def replay(
     detector: Detector | None = None,
     partitions: int = 8,
     max_event_bytes: int = MAX_EVENT_BYTES,
+    max_line_bytes: int = 16 * MAX_EVENT_BYTES,
     progress: Callable[[int, int, ReplayStats], None] | None = None,
     progress_every: int = 20_000,
 ) -> ReplayStats:
@@ -130,28 +132,30 @@ def replay(
                 if not record.strip():
                     stats.blank_lines += 1
                     continue
-                stats.events += 1
-                if progress is not None and stats.events % progress_every == 0:
-                    progress(rawf.tell(), total, stats)
-                try:
-                    ev = decode(record, max_bytes=max_event_bytes)
-                except InvalidEvent as exc:
-                    stats.invalid += 1
-                    stats.invalid_by_reason[exc.code] += 1
-                    if dlq is not None:
-                        dlq.write(_dlq_line(lineno, record, exc))
-                    continue
-                if not handle(ev):
-                    stats.duplicates += 1
-                    continue
-                stats.valid += 1
-                if alerts:
-                    for alert in alerts:
-                        out.write(orjson.dumps(alert) + b"\n")
-                        stats.alerts += 1
-                        stats.alerts_by_severity[alert["severity"]] += 1
-                        stats.alerts_by_status[alert["status"]] += 1
-                    alerts.clear()
+                results = decode_message(record, max_bytes=max_event_bytes, max_batch_bytes=max_line_bytes,
+                                         max_events=MAX_BATCH_EVENTS)
+                batch = len(results) > 1
+                for index, (data, ev) in enumerate(results):
+                    stats.events += 1
+                    if progress is not None and stats.events % progress_every == 0:
+                        progress(rawf.tell(), total, stats)
+                    if type(ev) is InvalidEvent:
+                        stats.invalid += 1
+                        stats.invalid_by_reason[ev.code] += 1
+                        if dlq is not None:
+                            dlq.write(_dlq_line(lineno, data, ev, index if batch else None))
+                        continue
+                    if not handle(ev):
+                        stats.duplicates += 1
+                        continue
+                    stats.valid += 1
+                    if alerts:
+                        for alert in alerts:
+                            out.write(orjson.dumps(alert) + b"\n")
+                            stats.alerts += 1
+                            stats.alerts_by_severity[alert["severity"]] += 1
+                            stats.alerts_by_status[alert["status"]] += 1
+                        alerts.clear()
     except ReplayError as exc:
         raise ReplayError(f"{exc} (partial output kept in {', '.join(map(str, parts))})") from None
     finally:
@@ -168,9 +172,10 @@ def replay(
     return stats
 
 
-def _dlq_line(lineno: int, record: bytes, exc: InvalidEvent) -> bytes:
+def _dlq_line(lineno: int, record: bytes, exc: InvalidEvent, index: int | None = None) -> bytes:
     entry: dict[str, Any] = {
         "line": lineno,
+        "index": index,  # position in the line's JSON array, when the line held several events
         "reason": str(exc),
         "code": exc.code,
         "field": exc.field,

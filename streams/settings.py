@@ -105,6 +105,14 @@ class Settings(BaseSettings):
         description="how often each partition's population context (online models) is written to its table",
     )
     max_event_bytes: int = Field(1_048_576, ge=256, le=64 * 1_048_576, description="largest accepted event, bytes")
+    max_message_bytes: int = Field(
+        16 * 1_048_576, ge=256, le=256 * 1_048_576,
+        description="largest accepted input message, bytes (a message may carry several events: a JSON array or "
+        "NDJSON)",
+    )
+    max_message_events: int = Field(
+        10_000, ge=1, le=1_000_000, description="most events accepted in one input message (JSON array or NDJSON)"
+    )
     rules_file: Path | None = Field(None, description="YAML rules file; the packaged detectors/rules.yaml when unset")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
 

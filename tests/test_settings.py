@@ -91,6 +91,8 @@ ENV_CASES: dict[str, tuple[str, object]] = {
     "session_timeout": ("2.5", 2.5),
     "producer_max_batch_size": ("1", 1),
     "max_event_bytes": ("4096", 4096),
+    "max_message_bytes": ("65536", 65536),
+    "max_message_events": ("100", 100),
     "context_checkpoint_seconds": ("5", 5.0),
     "rules_file": (str(PACKAGED_RULES), PACKAGED_RULES),
     "log_level": ("WARNING", "warning"),
