@@ -43,6 +43,7 @@ from detectors.rules import Rules
 
 from .actions import Actions
 from .alerting import Alertmanager
+from .dlq import dead_letter
 from .explain import ACTION_HISTORY_TABLE, HISTORY_TABLE, ActionHistory, AlertHistory, install_views
 from .metrics import Metrics
 from .settings import Settings
@@ -54,6 +55,8 @@ log = logging.getLogger(__name__)
 DLQ_REASON_HEADER = "distillwatch-error"
 DLQ_FIELD_HEADER = "distillwatch-error-field"
 DLQ_CODE_HEADER = "distillwatch-error-code"
+#: Record overhead allowed beyond ``max_event_bytes``: key (an account id), DLQ headers, batch framing.
+DLQ_HEADROOM_BYTES = 16_384
 TABLE_NAME = "account-state"
 CONTEXT_TABLE = "partition-context"
 FINGERPRINT_TABLE = "fingerprint-index"
@@ -81,6 +84,8 @@ def _faust_settings(settings: Settings) -> dict:
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=max(0.5, settings.session_timeout / 4),
         producer_max_batch_size=settings.producer_max_batch_size,
+        # the largest accepted event must fit through the re-key and DLQ sends (Faust's default is 1,000,000)
+        producer_max_request_size=settings.max_event_bytes + DLQ_HEADROOM_BYTES,
         web_enabled=settings.web_enabled,
         web_bind=settings.web_host,
         web_host=settings.web_host,
@@ -121,6 +126,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     contexts = ContextCache(detector, contexts_table, settings.context_checkpoint_seconds)
     actions = Actions(settings, app, metrics, contexts.loaded) if settings.actions_enabled else None
     max_bytes = settings.max_event_bytes
+    redact_prompt = settings.dlq_redact_prompt
     rekey_name = settings.rekey_topic
     evidence_name = settings.evidence_topic
     labels_name = settings.labels_topic
@@ -205,6 +211,9 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             ]
             if exc.field:
                 headers.append((DLQ_FIELD_HEADER, exc.field.encode()))
+            if value is not None:  # [badinput] hook: prompt text redacted, too-large values withheld
+                value, info = dead_letter(value, exc.code, redact=redact_prompt)
+                headers.extend((f"distillwatch-{k.replace('_', '-')}", v.encode()) for k, v in info.items())
             await dlq.send(key=key, value=value, headers=headers)
             return
         account_key = ev.account_id.encode()

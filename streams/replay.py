@@ -31,6 +31,8 @@ from detectors.contract import MAX_EVENT_BYTES, InvalidEvent, decode
 from detectors.engine import Detector
 from detectors.pipeline import LocalPipeline
 
+from .dlq import dead_letter
+
 __all__ = ["ReplayStats", "replay", "ReplayError", "open_lines"]
 
 
@@ -99,13 +101,16 @@ def replay(
     detector: Detector | None = None,
     partitions: int = 8,
     max_event_bytes: int = MAX_EVENT_BYTES,
+    redact_prompt: bool = True,
     progress: Callable[[int, int, ReplayStats], None] | None = None,
     progress_every: int = 20_000,
 ) -> ReplayStats:
     """Replay ``input_path`` and write alerts (and rejects) as JSON Lines.
 
     ``progress(bytes_read, total_bytes, stats)`` is called every
-    ``progress_every`` records and at the end.
+    ``progress_every`` records and at the end. Rejects are copied to the DLQ
+    as the worker copies them (:func:`streams.dlq.dead_letter`): prompt text
+    taken out unless ``redact_prompt`` is false.
     """
     detector = detector or Detector()
     path = Path(input_path)
@@ -139,7 +144,7 @@ def replay(
                     stats.invalid += 1
                     stats.invalid_by_reason[exc.code] += 1
                     if dlq is not None:
-                        dlq.write(_dlq_line(lineno, record, exc))
+                        dlq.write(_dlq_line(lineno, record, exc, redact_prompt))
                     continue
                 if not handle(ev):
                     stats.duplicates += 1
@@ -168,16 +173,18 @@ def replay(
     return stats
 
 
-def _dlq_line(lineno: int, record: bytes, exc: InvalidEvent) -> bytes:
+def _dlq_line(lineno: int, record: bytes, exc: InvalidEvent, redact_prompt: bool) -> bytes:
+    copy, info = dead_letter(record, exc.code, redact=redact_prompt)
     entry: dict[str, Any] = {
         "line": lineno,
         "reason": str(exc),
         "code": exc.code,
         "field": exc.field,
-        "original_b64": base64.b64encode(record).decode("ascii"),  # exact bytes, always
+        "original_b64": base64.b64encode(copy).decode("ascii"),  # exact bytes, unless `redacted` says otherwise
     }
     try:
-        entry["original"] = record.decode("utf-8")  # readable copy when it is text
+        entry["original"] = copy.decode("utf-8")  # readable copy when it is text
     except UnicodeDecodeError:
         pass
+    entry.update(info)  # redacted, original_bytes, original_sha256, prompt_sha256: only when the copy differs
     return orjson.dumps(entry) + b"\n"
