@@ -19,6 +19,7 @@ import gzip
 import io
 import os
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -89,7 +90,7 @@ def open_lines(path: str | os.PathLike) -> tuple[IO[bytes], IO[bytes]]:
 def _lines(reader: IO[bytes], path: Path) -> Iterator[bytes]:
     try:
         yield from reader
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:  # zlib.error: corrupt deflate data
         raise ReplayError(f"{path}: cannot read further: {exc}") from None
 
 
