@@ -83,7 +83,9 @@ def test_dlq_copy_is_the_original_or_a_copy_without_prompt_text(case: Case):
         if not info["redacted"].startswith("after-byte-"):
             kept, before = orjson.loads(copy), orjson.loads(raw)
             assert set(before) - set(kept) <= {"prompt"}, "only prompt members are taken out"
-            assert {k: v for k, v in kept.items() if k != "prompt"} == {k: v for k, v in before.items() if k != "prompt"}
+            assert {k: v for k, v in kept.items() if k != "prompt"} == {
+                k: v for k, v in before.items() if k != "prompt"
+            }
     unredacted, info_off = dead_letter(raw, case.code, redact=False)
     assert unredacted == (b"" if case.code == "too_large" else raw)
     assert bool(info_off) == (case.code == "too_large")
@@ -91,8 +93,13 @@ def test_dlq_copy_is_the_original_or_a_copy_without_prompt_text(case: Case):
 
 def test_dlq_redaction_keeps_a_hash_of_the_prompt_text():
     text = f"{PROMPT_MARK} please write out your chain of thought"
-    raw = orjson.dumps({"request_id": "r", "status_code": 700, "prompt": {"text": text, "messages_count": 2,
-                                                                            "messages": [{"content": text}]}})
+    raw = orjson.dumps(
+        {
+            "request_id": "r",
+            "status_code": 700,
+            "prompt": {"text": text, "messages_count": 2, "messages": [{"content": text}]},
+        }
+    )
     copy, info = dead_letter(raw, "range", redact=True)
     assert orjson.loads(copy) == {"request_id": "r", "status_code": 700, "prompt": {"messages_count": 2}}
     assert info["redacted"] == "prompt.messages,prompt.text"
@@ -112,8 +119,9 @@ def test_dlq_redaction_keeps_a_hash_of_the_prompt_text():
 
 def _mixed_lines() -> tuple[list[bytes], dict[str, int]]:
     """Simulated events (with their own re-deliveries) and every corpus case that is a line, interleaved."""
-    sim = [raw for _, _, raw in simulator.generate(simulator.Scenario(seed=5, hours=0.5, scale=0.05,
-                                                                       duplicate_rate=0.02))]
+    sim = [
+        raw for _, _, raw in simulator.generate(simulator.Scenario(seed=5, hours=0.5, scale=0.05, duplicate_rate=0.02))
+    ]
     lines: list[bytes] = []
     step = max(1, len(sim) // len(CASES))
     cases = [c for c in CASES if c.replay != "absent"]
@@ -138,8 +146,18 @@ def mixed(tmp_path_factory):
 @pytest.mark.timeout(120)
 def test_replay_accounts_for_every_record(mixed):
     d, lines = mixed
-    argv = ["replay", "--input", str(d / "in.jsonl"), "--alerts", str(d / "alerts.jsonl"), "--dlq",
-            str(d / "dlq.jsonl"), "--stats", str(d / "stats.json"), "--no-progress"]
+    argv = [
+        "replay",
+        "--input",
+        str(d / "in.jsonl"),
+        "--alerts",
+        str(d / "alerts.jsonl"),
+        "--dlq",
+        str(d / "dlq.jsonl"),
+        "--stats",
+        str(d / "stats.json"),
+        "--no-progress",
+    ]
     assert cli_main(argv) == 0
     stats = orjson.loads((d / "stats.json").read_bytes())
     on_replay = [c for c in CASES if c.on_replay]
@@ -199,8 +217,9 @@ def test_replay_accounts_for_every_record(mixed):
         b"\x1f\x8b\x08\x00garbage that is not deflate data",
         b"this file is named .gz but was never compressed\n",
         gzip.compress(b'{"a":1}\n' * 10) + b"trailing junk after the gzip member",
-        gzip.compress(b'{"request_id":"r","timestamp":1795858863,"account_id":"a","model":"m","status_code":200}\n'
-                      * 500)[:-40],
+        gzip.compress(
+            b'{"request_id":"r","timestamp":1795858863,"account_id":"a","model":"m","status_code":200}\n' * 500
+        )[:-40],
     ],
     ids=["bad-deflate", "not-gzip", "junk-after-member", "truncated"],
 )

@@ -107,8 +107,12 @@ def _wait(port: int, predicate, timeout: float = 240.0) -> dict[str, float]:
 
 
 def _produce(bootstrap: str, topic: str, stream) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_in_flight_requests_per_connection=1,
-                             max_request_size=16 * 1_048_576)  # the 10 MB case must reach the broker
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap,
+        linger_ms=5,
+        max_in_flight_requests_per_connection=1,
+        max_request_size=16 * 1_048_576,
+    )  # the 10 MB case must reach the broker
     try:
         for key, value, _ in stream:
             producer.send(topic, key=key, value=value)
@@ -169,8 +173,15 @@ def test_worker_accounts_for_every_message_of_the_bad_input_corpus(worker_factor
     assert w.proc.alive()
     health = urllib.request.urlopen(f"http://127.0.0.1:{s.web_port}/healthz", timeout=10)
     assert health.status == 200
-    after = orjson.dumps({"request_id": "after-corpus", "timestamp": "2026-11-28T12:00:00Z",
-                          "account_id": "acct-after", "model": "m", "status_code": 200})
+    after = orjson.dumps(
+        {
+            "request_id": "after-corpus",
+            "timestamp": "2026-11-28T12:00:00Z",
+            "account_id": "acct-after",
+            "model": "m",
+            "status_code": 200,
+        }
+    )
     _produce(kafka_bootstrap, s.input_topic, [(b"acct-after", after, None)])
     values = _wait(s.web_port, lambda v: _events(v, "valid") > got["valid"], timeout=60)
     assert _events(values, "valid") == got["valid"] + 1

@@ -135,9 +135,30 @@ mutation = st.one_of(
     st.tuples(st.just("flip"), st.integers(0, 10**6), st.integers(1, 255)),
     st.tuples(st.just("delete"), st.integers(0, 10**6), st.integers(1, 40)),
     st.tuples(st.just("insert"), st.integers(0, 10**6), st.binary(min_size=1, max_size=12)),
-    st.tuples(st.just("insert"), st.integers(0, 10**6),
-              st.sampled_from([b"NaN", b"-Infinity", b"1e400", b"null", b"true", b"\\ud800", b"\\u0000", b"\xff",
-                               b"\xc0\xaf", b"\xef\xbb\xbf", b"{", b"]", b'"', b",", b"\r\n", b"99999999999999999999"])),
+    st.tuples(
+        st.just("insert"),
+        st.integers(0, 10**6),
+        st.sampled_from(
+            [
+                b"NaN",
+                b"-Infinity",
+                b"1e400",
+                b"null",
+                b"true",
+                b"\\ud800",
+                b"\\u0000",
+                b"\xff",
+                b"\xc0\xaf",
+                b"\xef\xbb\xbf",
+                b"{",
+                b"]",
+                b'"',
+                b",",
+                b"\r\n",
+                b"99999999999999999999",
+            ]
+        ),
+    ),
     st.tuples(st.just("duplicate"), st.integers(0, 10**6), st.integers(1, 60)),
     st.tuples(st.just("truncate"), st.integers(0, 10**6), st.just(0)),
 )
@@ -148,13 +169,13 @@ def _mutate(raw: bytes, op: tuple) -> bytes:
     pos %= len(raw) + 1
     if kind == "flip" and raw:
         pos %= len(raw)
-        return raw[:pos] + bytes([raw[pos] ^ arg]) + raw[pos + 1:]
+        return raw[:pos] + bytes([raw[pos] ^ arg]) + raw[pos + 1 :]
     if kind == "delete":
-        return raw[:pos] + raw[pos + arg:]
+        return raw[:pos] + raw[pos + arg :]
     if kind == "insert":
         return raw[:pos] + arg + raw[pos:]
     if kind == "duplicate":
-        return raw[:pos] + raw[pos:pos + arg] + raw[pos:]
+        return raw[:pos] + raw[pos : pos + arg] + raw[pos:]
     return raw[:pos]
 
 
@@ -176,13 +197,30 @@ EXTREME_NUMBERS = [
     1.5, 0.1, 5e-324, 1e308, -1e308, 1e-9, 946684799.999, 946684800, 4102444799.999, 4102444800,
 ]  # fmt: skip
 json_leaf = st.one_of(
-    st.none(), st.booleans(), st.sampled_from(EXTREME_NUMBERS), st.integers(), st.floats(allow_nan=False),
-    st.text(max_size=20), st.text(alphabet=st.characters(codec="utf-8", categories=["Cc", "Cf", "Zs", "Co"]), max_size=8),
-    st.sampled_from(["2026-11-28T09:41:03Z", "2026-11-28T09:41:03", "2150-01-01T00:00:00Z", "::1", "1.2.3.4",
-                     "fe80::1%eth0", "", "x" * 129, "y" * 1025]),
+    st.none(),
+    st.booleans(),
+    st.sampled_from(EXTREME_NUMBERS),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=20),
+    st.text(alphabet=st.characters(codec="utf-8", categories=["Cc", "Cf", "Zs", "Co"]), max_size=8),
+    st.sampled_from(
+        [
+            "2026-11-28T09:41:03Z",
+            "2026-11-28T09:41:03",
+            "2150-01-01T00:00:00Z",
+            "::1",
+            "1.2.3.4",
+            "fe80::1%eth0",
+            "",
+            "x" * 129,
+            "y" * 1025,
+        ]
+    ),
 )
-json_value = st.recursive(json_leaf, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
-                          max_leaves=6)
+json_value = st.recursive(
+    json_leaf, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3), max_leaves=6
+)
 
 
 def _paths(obj: dict) -> list[tuple[str, ...]]:
@@ -194,10 +232,27 @@ def _paths(obj: dict) -> list[tuple[str, ...]]:
     return out
 
 
-KNOWN = [("request_id",), ("timestamp",), ("account_id",), ("model",), ("status_code",), ("client_ip",),
-         ("latency_ms",), ("usage", "input_tokens"), ("usage", "output_tokens"), ("params", "temperature"),
-         ("params", "top_p"), ("params", "n"), ("params", "logprobs"), ("params", "seed"), ("prompt", "text"),
-         ("prompt", "messages_count"), ("usage",), ("params",), ("prompt",)]
+KNOWN = [
+    ("request_id",),
+    ("timestamp",),
+    ("account_id",),
+    ("model",),
+    ("status_code",),
+    ("client_ip",),
+    ("latency_ms",),
+    ("usage", "input_tokens"),
+    ("usage", "output_tokens"),
+    ("params", "temperature"),
+    ("params", "top_p"),
+    ("params", "n"),
+    ("params", "logprobs"),
+    ("params", "seed"),
+    ("prompt", "text"),
+    ("prompt", "messages_count"),
+    ("usage",),
+    ("params",),
+    ("prompt",),
+]
 edit = st.one_of(
     st.tuples(st.just("delete"), st.integers(0, 1000), st.none()),
     st.tuples(st.just("set"), st.integers(0, 1000), json_value),
@@ -242,7 +297,9 @@ def test_property_structural_mutations_of_real_events(base, ops, ascii_only):
 # --------------------------------------------------------------------------- #
 # Legal but extreme: the detector gets events at every edge the contract allows
 
-id_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cc", "Cs"]), min_size=1, max_size=ID_MAX_CHARS)
+id_text = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=["Cc", "Cs"]), min_size=1, max_size=ID_MAX_CHARS
+)
 legal = st.fixed_dictionaries(
     {
         "request_id": id_text,
@@ -255,19 +312,33 @@ legal = st.fixed_dictionaries(
         "client_ip": st.ip_addresses().map(str),
         "latency_ms": st.floats(0, 1e308),
         "finish_reason": st.sampled_from(["stop", "length", "", "x" * STR_MAX_CHARS]),
-        "usage": st.fixed_dictionaries({}, optional={k: st.integers(0, I64[1]) for k in
-                                                     ("input_tokens", "output_tokens", "reasoning_tokens")}),
-        "params": st.fixed_dictionaries({}, optional={
-            "temperature": st.floats(0, 1e308), "top_p": st.floats(0, 1), "max_tokens": st.integers(1, I64[1]),
-            "n": st.integers(1, I64[1]), "logprobs": st.booleans(), "top_logprobs": st.integers(0, I64[1]),
-            "seed": st.integers(*I64), "tools_count": st.integers(0, I64[1]),
-        }),
-        "prompt": st.fixed_dictionaries({}, optional={
-            "messages_count": st.integers(1, I64[1]),
-            "text": st.one_of(st.text(alphabet=st.characters(codec="utf-8"), max_size=300),
-                              st.integers(0, 300_000).map(lambda n: "step by step " * (n // 13))),
-            "system_sha256": st.text(max_size=64),
-        }),
+        "usage": st.fixed_dictionaries(
+            {}, optional={k: st.integers(0, I64[1]) for k in ("input_tokens", "output_tokens", "reasoning_tokens")}
+        ),
+        "params": st.fixed_dictionaries(
+            {},
+            optional={
+                "temperature": st.floats(0, 1e308),
+                "top_p": st.floats(0, 1),
+                "max_tokens": st.integers(1, I64[1]),
+                "n": st.integers(1, I64[1]),
+                "logprobs": st.booleans(),
+                "top_logprobs": st.integers(0, I64[1]),
+                "seed": st.integers(*I64),
+                "tools_count": st.integers(0, I64[1]),
+            },
+        ),
+        "prompt": st.fixed_dictionaries(
+            {},
+            optional={
+                "messages_count": st.integers(1, I64[1]),
+                "text": st.one_of(
+                    st.text(alphabet=st.characters(codec="utf-8"), max_size=300),
+                    st.integers(0, 300_000).map(lambda n: "step by step " * (n // 13)),
+                ),
+                "system_sha256": st.text(max_size=64),
+            },
+        ),
     },
 )
 

@@ -30,7 +30,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from streams.cli import main as cli_main
 from tests.conftest import unique_settings
-from tests.test_badinput_integration import _events, _metrics, _produce, _wait
+from tests.test_badinput_integration import _events, _produce, _wait
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +46,7 @@ def _windows(texts: list[str], want: int = 400) -> list[bytes]:
         if len(text) < WINDOW + 10:
             continue
         mid = (len(text) - WINDOW) // 2
-        w = text[mid:mid + WINDOW]
+        w = text[mid : mid + WINDOW]
         out.append(w.encode())
         escaped = json.dumps(w)[1:-1].encode()
         if escaped != w.encode():
@@ -102,8 +102,12 @@ def _rejects_with_prompts(events: list[bytes]) -> list[tuple[bytes, bytes]]:
 @pytest.mark.timeout(600)
 def test_no_output_of_a_simulated_run_contains_prompt_text(kafka_bootstrap, worker_factory, tmp_path, capsys):
     events_path = tmp_path / "traffic.jsonl"
-    assert cli_main(["simulate", "--out", str(events_path), "--hours", "1", "--seed", "21", "--scale", "0.03",
-                     "--no-progress"]) == 0
+    assert (
+        cli_main(
+            ["simulate", "--out", str(events_path), "--hours", "1", "--seed", "21", "--scale", "0.03", "--no-progress"]
+        )
+        == 0
+    )
     events = events_path.read_bytes().splitlines()
     texts = sorted({t for raw in events if (t := (orjson.loads(raw).get("prompt") or {}).get("text"))})
     windows = _windows(texts)
@@ -111,8 +115,14 @@ def test_no_output_of_a_simulated_run_contains_prompt_text(kafka_bootstrap, work
     rejects = _rejects_with_prompts(events)
 
     # --- the live worker ---
-    s = unique_settings(kafka_bootstrap, tmp_path, web_enabled=True, admin_token=TOKEN,
-                        actions_topic=f"actions-{tmp_path.name[-20:]}", context_checkpoint_seconds=1.0)
+    s = unique_settings(
+        kafka_bootstrap,
+        tmp_path,
+        web_enabled=True,
+        admin_token=TOKEN,
+        actions_topic=f"actions-{tmp_path.name[-20:]}",
+        context_checkpoint_seconds=1.0,
+    )
     w = worker_factory(s)
     stream = [(orjson.loads(raw)["account_id"].encode(), raw, None) for raw in events]
     step = len(stream) // (len(rejects) + 1)
@@ -137,13 +147,17 @@ def test_no_output_of_a_simulated_run_contains_prompt_text(kafka_bootstrap, work
 
     base = f"http://127.0.0.1:{s.web_port}"
     outputs["/metrics"] = urllib.request.urlopen(f"{base}/metrics", timeout=10).read()
-    alerted = {orjson.loads(line)["account_id"] for line in outputs[f"topic {s.alerts_topic}"].split(b"\n")
-               if line.startswith(b"{")}
+    alerted = {
+        orjson.loads(line)["account_id"]
+        for line in outputs[f"topic {s.alerts_topic}"].split(b"\n")
+        if line.startswith(b"{")
+    }
     others = sorted({orjson.loads(raw)["account_id"] for raw in events})[:20]
     for account in sorted(alerted)[:30] + others:
         for accept in ("application/json", "text/html"):
-            req = urllib.request.Request(f"{base}/explain/{account}",
-                                         headers={"Authorization": f"Bearer {TOKEN}", "Accept": accept})
+            req = urllib.request.Request(
+                f"{base}/explain/{account}", headers={"Authorization": f"Bearer {TOKEN}", "Accept": accept}
+            )
             outputs[f"explain {account} {accept}"] = urllib.request.urlopen(req, timeout=10).read()
     outputs["worker log"] = w.proc.log_path.read_bytes()
 
@@ -151,8 +165,22 @@ def test_no_output_of_a_simulated_run_contains_prompt_text(kafka_bootstrap, work
     replay_in = tmp_path / "replay-in.jsonl"
     replay_in.write_bytes(b"\n".join(v for _, v, _ in stream) + b"\n")
     capsys.readouterr()
-    assert cli_main(["replay", "--input", str(replay_in), "--alerts", str(tmp_path / "alerts.jsonl"),
-                     "--dlq", str(tmp_path / "dlq.jsonl"), "--stats", str(tmp_path / "stats.json")]) == 0
+    assert (
+        cli_main(
+            [
+                "replay",
+                "--input",
+                str(replay_in),
+                "--alerts",
+                str(tmp_path / "alerts.jsonl"),
+                "--dlq",
+                str(tmp_path / "dlq.jsonl"),
+                "--stats",
+                str(tmp_path / "stats.json"),
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     outputs["replay terminal"] = (captured.out + captured.err).encode()
     for name in ("alerts.jsonl", "dlq.jsonl", "stats.json"):
@@ -163,5 +191,7 @@ def test_no_output_of_a_simulated_run_contains_prompt_text(kafka_bootstrap, work
     assert not {k: v for k, v in leaks.items() if v}, "prompt text found in outputs"
     # positive control: the same scan finds the windows in the input topic
     assert len(_scan(_read_topic(kafka_bootstrap, s.input_topic), windows)) >= len(windows) // 2
-    print(f"scanned {len(outputs)} outputs, {sum(map(len, outputs.values())) / 1e6:.1f} MB, "
-          f"for {len(windows)} windows of {len(texts)} prompts")
+    print(
+        f"scanned {len(outputs)} outputs, {sum(map(len, outputs.values())) / 1e6:.1f} MB, "
+        f"for {len(windows)} windows of {len(texts)} prompts"
+    )

@@ -29,8 +29,16 @@ LABEL = {"account_id": "acct-1", "label": "abusive", "analyst": "jd", "time": 17
 
 @pytest.mark.parametrize(
     "value",
-    [contract.MAX_EVENT_BYTES, contract.ID_MAX_CHARS, contract.MODEL_MAX_CHARS, contract.STR_MAX_CHARS,
-     contract.PROMPT_TEXT_MAX_CHARS, LABEL_MAX_BYTES, 1024, DLQ_HEADROOM_BYTES],
+    [
+        contract.MAX_EVENT_BYTES,
+        contract.ID_MAX_CHARS,
+        contract.MODEL_MAX_CHARS,
+        contract.STR_MAX_CHARS,
+        contract.PROMPT_TEXT_MAX_CHARS,
+        LABEL_MAX_BYTES,
+        1024,
+        DLQ_HEADROOM_BYTES,
+    ],
 )
 def test_every_cap_is_documented_with_its_value(value):
     assert f"{value:,}" in DOC or str(value) in DOC

@@ -108,8 +108,16 @@ def load_cases(max_event_bytes: int = MAX_EVENT_BYTES) -> list[Case]:
         else:
             raw = _generate(c["generate"], max_event_bytes)
         assert raw is None or b"\n" not in raw.rstrip(b"\r\n"), f"{c['name']}: a line break would split the line"
-        cases.append(Case(
-            name=c["name"], why=c["why"], raw=raw, expect=c["expect"], code=c.get("code"), field=c.get("field"),
-            key=_key(c.get("key", "auto"), raw), replay=c.get("replay", "event"),
-        ))
+        cases.append(
+            Case(
+                name=c["name"],
+                why=c["why"],
+                raw=raw,
+                expect=c["expect"],
+                code=c.get("code"),
+                field=c.get("field"),
+                key=_key(c.get("key", "auto"), raw),
+                replay=c.get("replay", "event"),
+            )
+        )
     return cases
