@@ -219,6 +219,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         account_key = ev.account_id.encode()
         if key != account_key:
             if message.topic == rekey_name:  # never loop: we keyed it ourselves
+                metrics.rekey_misrouted.inc()
                 log.error("re-keyed message with key %r for another account; dropped", key)
                 return
             metrics.rekeyed.inc()

@@ -162,6 +162,13 @@ class Metrics:
             "interval)",
             registry=r,
         )
+        # --- bad input (docs/reliability.md) ---
+        self.rekey_misrouted = Counter(
+            "distillwatch_rekey_misrouted_total",
+            "Messages on the re-key topic keyed for another account than their own, so not written there by "
+            "distillwatch: dropped (counted here so every message read is accounted for)",
+            registry=r,
+        )
 
     def observe_contexts(self, contexts) -> None:
         """Model health from the loaded partition contexts."""

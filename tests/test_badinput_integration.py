@@ -185,6 +185,11 @@ def test_worker_accounts_for_every_message_of_the_bad_input_corpus(worker_factor
     _produce(kafka_bootstrap, s.input_topic, [(b"acct-after", after, None)])
     values = _wait(s.web_port, lambda v: _events(v, "valid") > got["valid"], timeout=60)
     assert _events(values, "valid") == got["valid"] + 1
+    # a message something else wrote to the re-key topic, keyed for another account: dropped, but counted
+    _produce(kafka_bootstrap, s.rekey_topic, [(b"acct-someone-else", after.replace(b"after-corpus", b"stray"), None)])
+    values = _wait(s.web_port, lambda v: v["distillwatch_rekey_misrouted_total"] >= 1, timeout=60)
+    assert values["distillwatch_rekey_misrouted_total"] == 1
+    assert _events(values, "valid") == got["valid"] + 1
     log = w.proc.log_path.read_text(errors="replace")
     assert "Traceback" not in log and "crashed" not in log.lower()
 
