@@ -113,6 +113,15 @@ def test_dlq_redaction_keeps_a_hash_of_the_prompt_text():
     assert PROMPT_MARK.encode() not in copy and info["redacted"].startswith("after-byte-")
 
 
+def test_dlq_module_examples():
+    import doctest
+
+    import streams.dlq
+
+    result = doctest.testmod(streams.dlq)  # streams/ is not collected for doctests
+    assert result.attempted >= 3 and result.failed == 0
+
+
 # --------------------------------------------------------------------------- #
 # Replay: exact accounting over the corpus mixed into simulated traffic
 

@@ -120,9 +120,9 @@ def test_no_output_of_a_simulated_run_contains_prompt_text(kafka_bootstrap, work
         tmp_path,
         web_enabled=True,
         admin_token=TOKEN,
-        actions_topic=f"actions-{tmp_path.name[-20:]}",
         context_checkpoint_seconds=1.0,
     )
+    s = s.with_overrides(actions_topic=f"actions-{s.app_id}")  # conftest leaves the actions topic shared
     w = worker_factory(s)
     stream = [(orjson.loads(raw)["account_id"].encode(), raw, None) for raw in events]
     step = len(stream) // (len(rejects) + 1)
@@ -193,5 +193,5 @@ def test_no_output_of_a_simulated_run_contains_prompt_text(kafka_bootstrap, work
     assert len(_scan(_read_topic(kafka_bootstrap, s.input_topic), windows)) >= len(windows) // 2
     print(
         f"scanned {len(outputs)} outputs, {sum(map(len, outputs.values())) / 1e6:.1f} MB, "
-        f"for {len(windows)} windows of {len(texts)} prompts"
+        f"for {len(windows)} windows of {len(texts)} prompts: {sorted(k for k in outputs if not k.startswith('explain'))}"
     )
