@@ -45,6 +45,7 @@ from detectors.rules import Rules
 
 from .actions import Actions
 from .alerting import Alertmanager
+from .dlq import dead_letter
 from .explain import ACTION_HISTORY_TABLE, HISTORY_TABLE, ActionHistory, AlertHistory, install_views
 from .metrics import ClusterTracker, Metrics
 from .settings import Settings
@@ -57,6 +58,8 @@ DLQ_REASON_HEADER = "distillwatch-error"
 DLQ_FIELD_HEADER = "distillwatch-error-field"
 DLQ_CODE_HEADER = "distillwatch-error-code"
 DLQ_INDEX_HEADER = "distillwatch-batch-index"  # position of the event in a message that carried several
+#: Record overhead allowed beyond ``max_event_bytes``: key (an account id), DLQ headers, batch framing.
+DLQ_HEADROOM_BYTES = 16_384
 TABLE_NAME = "account-state"
 CONTEXT_TABLE = "partition-context"
 FINGERPRINT_TABLE = "fingerprint-index"
@@ -84,6 +87,8 @@ def _faust_settings(settings: Settings) -> dict:
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=max(0.5, settings.session_timeout / 4),
         producer_max_batch_size=settings.producer_max_batch_size,
+        # the largest accepted event must fit through the re-key and DLQ sends (Faust's default is 1,000,000)
+        producer_max_request_size=settings.max_event_bytes + DLQ_HEADROOM_BYTES,
         web_enabled=settings.web_enabled,
         web_bind=settings.web_host,
         web_host=settings.web_host,
@@ -126,6 +131,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     max_bytes = settings.max_event_bytes
     max_batch_bytes = settings.max_message_bytes
     max_batch_events = settings.max_message_events
+    redact_prompt = settings.dlq_redact_prompt
     rekey_name = settings.rekey_topic
     evidence_name = settings.evidence_topic
     labels_name = settings.labels_topic
@@ -208,16 +214,18 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
                                  max_events=max_batch_events)
         t1 = time.perf_counter()
         stage["decode"].observe(t1 - t0)
-        batch = len(results) > 1
+        batch = len(results) > 1 or results[0][0] is not value  # an array or NDJSON, even of one
         reroute: dict[int, list[bytes]] = {}
         for index, (data, ev) in enumerate(results):
             if type(ev) is InvalidEvent:
-                await reject(message, data, ev, index if batch else None)
+                # a tombstone (null value) stays null in its dead-letter copy
+                await reject(message, data if batch else message.value, ev, index if batch else None)
                 continue
             account_key = ev.account_id.encode()
             home = partition_for(account_key, parts)
             if home != message.partition:  # its state lives in another partition
                 if message.topic == rekey_name:  # never loop: we routed it ourselves
+                    metrics.rekey_misrouted.inc()
                     log.error("re-keyed event for partition %d arrived on %d; dropped", home, message.partition)
                     continue
                 reroute.setdefault(home, []).append(data)
@@ -232,7 +240,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             else:
                 await rekey.send(key=None, value=b"[" + b",".join(items) + b"]", partition=home)
 
-    async def reject(message, data: bytes, exc: InvalidEvent, index: int | None) -> None:
+    async def reject(message, data: bytes | None, exc: InvalidEvent, index: int | None) -> None:
         metrics.rejected(exc)
         headers = [
             (DLQ_REASON_HEADER, str(exc).encode()),
@@ -243,6 +251,9 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             headers.append((DLQ_FIELD_HEADER, exc.field.encode()))
         if index is not None:
             headers.append((DLQ_INDEX_HEADER, str(index).encode()))
+        if data is not None:
+            data, info = dead_letter(data, exc.code, redact=redact_prompt)  # prompt text out, too-large withheld
+            headers.extend((f"distillwatch-{k.replace('_', '-')}", v.encode()) for k, v in info.items())
         await dlq.send(key=message.key, value=data, headers=headers)
 
     async def process(ev, account_key: bytes, partition: int, t1: float) -> None:

@@ -285,6 +285,7 @@ def cmd_replay(args) -> int:
             detector=detector,
             partitions=settings.partitions,
             max_event_bytes=settings.max_event_bytes,
+            redact_prompt=settings.dlq_redact_prompt,
             progress=bar.update,
         )
     summary = stats.to_dict()

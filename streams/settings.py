@@ -104,7 +104,16 @@ class Settings(BaseSettings):
         30.0, gt=0, le=3600,
         description="how often each partition's population context (online models) is written to its table",
     )
-    max_event_bytes: int = Field(1_048_576, ge=256, le=64 * 1_048_576, description="largest accepted event, bytes")
+    max_event_bytes: int = Field(
+        1_048_576, ge=256, le=64 * 1_048_576,
+        description="largest accepted event, bytes; larger ones are rejected (code too_large) and not copied to "
+        "the DLQ. Topics and brokers must admit messages of this size plus 16 KiB",
+    )
+    dlq_redact_prompt: bool = Field(
+        True,
+        description="take prompt text out of the dead-letter copies of rejected events (headers keep its SHA-256 "
+        "and the original's); false: copy rejects unchanged (except too-large ones)",
+    )
     max_message_bytes: int = Field(
         16 * 1_048_576, ge=256, le=256 * 1_048_576,
         description="largest accepted input message, bytes (a message may carry several events: a JSON array or "
