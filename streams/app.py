@@ -30,7 +30,9 @@ to that partition first — keyless, mis-keyed and batched input alike.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -42,6 +44,7 @@ from detectors.coordination import Evidence, Fingerprint, FingerprintIndex
 from detectors.engine import Detector, PartitionContext, partition_for
 from detectors.labels import decode_label
 from detectors.rules import Rules
+from detectors.state import AccountState
 
 from .actions import Actions
 from .alerting import Alertmanager
@@ -57,6 +60,9 @@ log = logging.getLogger(__name__)
 DLQ_REASON_HEADER = "distillwatch-error"
 DLQ_FIELD_HEADER = "distillwatch-error-field"
 DLQ_CODE_HEADER = "distillwatch-error-code"
+#: Header of the control message (on the re-key topic, to the account's partition) that asks the agent
+#: to forget an idle account: table writes must happen in the agent, in the account's partition.
+EXPIRE_HEADER = "distillwatch-expire"
 DLQ_INDEX_HEADER = "distillwatch-batch-index"  # position of the event in a message that carried several
 #: Record overhead allowed beyond ``max_event_bytes``: key (an account id), DLQ headers, batch framing.
 DLQ_HEADROOM_BYTES = 16_384
@@ -201,7 +207,49 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         log.info("learned analyst label %s for account=%s from %s",
                  "abusive" if label.abusive else "benign", label.account_id, label.analyst)
 
+    newest = [-math.inf]  # the newest event time this worker has processed (the clock of idle expiry)
+    idle_ttl = settings.account_idle_seconds
+
+    async def handle_expire(message) -> None:
+        """Forget an account idle for ``account_idle_seconds`` of event time (asked by :func:`sweep_idle`)."""
+        key = message.key
+        data = table.get(key) if key else None
+        if data is None:
+            return
+        last = AccountState.last_event_time(data)
+        if last is not None and last >= newest[0] - idle_ttl:
+            return  # active again since the sweep looked
+        state = detector.load_state(key.decode("utf-8", "surrogatepass"), data)
+        alerts: list[dict] = []
+        detector.expire(state, newest[0], alerts, contexts.get(message.partition))
+        await emit(key, alerts, ())
+        del table[key]
+        for t in (history.table, action_history.table):
+            if t.get(key) is not None:
+                del t[key]
+        metrics.expired.inc()
+
+    @app.timer(interval=settings.expiry_sweep_seconds)
+    async def sweep_idle() -> None:
+        """Find accounts idle past the TTL (by the newest event time seen) and ask the agent to forget
+        them, in slices so the event loop keeps serving the stream."""
+        if idle_ttl <= 0 or newest[0] == -math.inf:
+            return
+        horizon = newest[0] - idle_ttl
+        keys = list(table.keys())
+        for i in range(0, len(keys), 2000):
+            for key in keys[i : i + 2000]:
+                data = table.get(key)
+                last = AccountState.last_event_time(data) if data else None
+                if data is not None and (last is None or last < horizon):
+                    await rekey.send(key=key, value=b"", headers=[(EXPIRE_HEADER, b"1")],
+                                     partition=partition_for(key, parts))
+            await asyncio.sleep(0)
+
     async def handle(message) -> None:
+        if message.topic == rekey_name and message.headers and EXPIRE_HEADER in dict(message.headers):
+            await handle_expire(message)
+            return
         if message.topic == evidence_name:
             await handle_evidence(message)
             return
@@ -268,6 +316,8 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         t2 = time.perf_counter()
         stage["detect"].observe(t2 - t1)
         metrics.valid.inc()
+        if ev.ts > newest[0]:
+            newest[0] = ev.ts
         if actions is not None:
             actions.seen(ev.account_id, ev.ts)  # the circuit breaker's count of active accounts
         metrics.processed(ev.ts, time.time())

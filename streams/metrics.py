@@ -263,6 +263,12 @@ class Metrics:
             "distillwatch: dropped (counted here so every message read is accounted for)",
             registry=r,
         )
+        # --- bounded state ---
+        self.expired = Counter(
+            "distillwatch_accounts_expired_total",
+            "Accounts forgotten after DISTILLWATCH_ACCOUNT_IDLE_SECONDS of event time without a request",
+            registry=r,
+        )
         for label in ("abusive", "benign"):  # exists before the first timer tick reports the models
             self.label_model_labels.labels(label)
         ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, start time

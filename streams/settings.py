@@ -122,6 +122,14 @@ class Settings(BaseSettings):
     max_message_events: int = Field(
         10_000, ge=1, le=1_000_000, description="most events accepted in one input message (JSON array or NDJSON)"
     )
+    account_idle_seconds: float = Field(
+        7 * 86400.0, ge=0,
+        description="forget an account's state after this much event time without a request (an open episode is "
+        "resolved first); 0 keeps every account forever",
+    )
+    expiry_sweep_seconds: float = Field(
+        300.0, gt=0, le=86400, description="how often (wall clock) the worker looks for idle accounts to forget"
+    )
     rules_file: Path | None = Field(None, description="YAML rules file; the packaged detectors/rules.yaml when unset")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
 

@@ -93,6 +93,8 @@ ENV_CASES: dict[str, tuple[str, object]] = {
     "producer_max_batch_size": ("1", 1),
     "max_event_bytes": ("4096", 4096),
     "max_message_bytes": ("65536", 65536),
+    "account_idle_seconds": ("3600", 3600.0),
+    "expiry_sweep_seconds": ("5", 5.0),
     "max_message_events": ("100", 100),
     "dlq_redact_prompt": ("false", False),  # [badinput]
     "context_checkpoint_seconds": ("5", 5.0),
