@@ -87,10 +87,11 @@ LEARN_EVERY = 4
 
 
 def request_hash(request_id: str) -> int:
-    """Stable 64-bit hash of a request id (the same in every process)."""
+    """Stable non-zero 64-bit hash of a request id (the same in every process;
+    0 marks an empty slot of the duplicate ring)."""
     return int.from_bytes(
         hashlib.blake2b(request_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little"
-    )
+    ) or 1
 
 
 def partition_for(key: bytes, partitions: int) -> int:

@@ -213,14 +213,14 @@ class AccountState:
     # -- duplicate detection -------------------------------------------------
 
     def dedup_seen(self, h: int) -> bool:
-        """Remember request-id hash ``h``; True when it was already remembered.
+        """Remember request-id hash ``h`` (non-zero); True when it was already remembered.
 
         The ring holds the last :data:`DEDUP_SLOTS` distinct ids of the
         account, so a duplicate delivery is recognised when it arrives within
         the account's next ``DEDUP_SLOTS`` requests.
         """
         ring = self.dedup
-        if self.n_dedup and h in ring[: self.n_dedup]:
+        if h in ring:  # empty slots hold 0, never a hash (request_hash is non-zero)
             return True
         ring[self.dedup_pos] = h
         self.dedup_pos = (self.dedup_pos + 1) % DEDUP_SLOTS
