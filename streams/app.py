@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import faust
 import orjson
 
-from detectors.contract import InvalidEvent, decode
+from detectors.contract import InvalidEvent
 from detectors.coordination import Evidence, Fingerprint, FingerprintIndex
 from detectors.engine import Detector, PartitionContext
 from detectors.labels import decode_label
@@ -44,6 +44,7 @@ from detectors.rules import Rules
 from .actions import Actions
 from .alerting import Alertmanager
 from .explain import ACTION_HISTORY_TABLE, HISTORY_TABLE, ActionHistory, AlertHistory, install_views
+from .kafka_security import faust_credentials
 from .metrics import Metrics
 from .settings import Settings
 
@@ -74,6 +75,7 @@ def _faust_settings(settings: Settings) -> dict:
     datadir.mkdir(parents=True, exist_ok=True)  # Faust does not create parents
     return dict(
         broker=settings.faust_broker,
+        broker_credentials=faust_credentials(settings),
         store=settings.store,
         datadir=str(datadir / settings.app_id),
         topic_partitions=settings.partitions,
@@ -120,7 +122,8 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     alertmanager = Alertmanager.install(app, settings, metrics, raw_table)  # None when no URL is set
     contexts = ContextCache(detector, contexts_table, settings.context_checkpoint_seconds)
     actions = Actions(settings, app, metrics, contexts.loaded) if settings.actions_enabled else None
-    max_bytes = settings.max_event_bytes
+    decode_message = settings.input_decoder()
+    skipped = metrics.records_skipped.labels(settings.input_format)
     rekey_name = settings.rekey_topic
     evidence_name = settings.evidence_topic
     labels_name = settings.labels_topic
@@ -192,20 +195,25 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         if message.topic == labels_name:
             await handle_label(message)
             return
-        value = message.value
+        # one message may hold several records (input adapters): each is handled alone
+        decoded = decode_message(message.value if message.value is not None else b"")
+        if decoded.skipped:
+            skipped.inc(decoded.skipped)
+        for ev, record in decoded.items:
+            await handle_event(message, ev, record)
+
+    async def handle_event(message, ev, record: bytes) -> None:
         key = message.key
-        try:
-            ev = decode(value if value is not None else b"", max_bytes=max_bytes)
-        except InvalidEvent as exc:
-            metrics.rejected(exc)
+        if isinstance(ev, InvalidEvent):
+            metrics.rejected(ev)
             headers = [
-                (DLQ_REASON_HEADER, str(exc).encode()),
-                (DLQ_CODE_HEADER, exc.code.encode()),
+                (DLQ_REASON_HEADER, str(ev).encode()),
+                (DLQ_CODE_HEADER, ev.code.encode()),
                 ("distillwatch-source", f"{message.topic}/{message.partition}/{message.offset}".encode()),
             ]
-            if exc.field:
-                headers.append((DLQ_FIELD_HEADER, exc.field.encode()))
-            await dlq.send(key=key, value=value, headers=headers)
+            if ev.field:
+                headers.append((DLQ_FIELD_HEADER, ev.field.encode()))
+            await dlq.send(key=key, value=record if message.value is not None else None, headers=headers)
             return
         account_key = ev.account_id.encode()
         if key != account_key:
@@ -213,7 +221,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
                 log.error("re-keyed message with key %r for another account; dropped", key)
                 return
             metrics.rekeyed.inc()
-            await rekey.send(key=account_key, value=value)
+            await rekey.send(key=account_key, value=record)  # this record alone, in the input format
             return
         state = detector.load_state(ev.account_id, table.get(account_key))
         alerts: list[dict] = []

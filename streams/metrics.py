@@ -162,6 +162,14 @@ class Metrics:
             "interval)",
             registry=r,
         )
+        # --- input adapters (detectors/adapters) ---
+        self.records_skipped = Counter(
+            "distillwatch_input_records_skipped_total",
+            "Records in input messages that are not API requests (OTLP spans that are not GenAI model calls), "
+            "by input format; neither processed nor rejected",
+            ["format"],
+            registry=r,
+        )
 
     def observe_contexts(self, contexts) -> None:
         """Model health from the loaded partition contexts."""

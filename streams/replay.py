@@ -1,7 +1,9 @@
 """Offline replay: run the live detection code over a JSON Lines file.
 
 Events are read in file order and go through exactly what the worker's agent
-runs — :func:`detectors.contract.decode` then
+runs — the input format's decoder (:func:`detectors.adapters.decoder`; one
+line is one Kafka message's value, which for ``otlp_json`` and ``litellm`` may
+hold several records) then
 :meth:`detectors.engine.Detector.process` — with the per-account states kept in
 a dict instead of a Faust table, and the partitions, population contexts and
 coordination of the live topology emulated in-process
@@ -27,7 +29,8 @@ from typing import IO, Any
 
 import orjson
 
-from detectors.contract import MAX_EVENT_BYTES, InvalidEvent, decode
+from detectors.adapters import Decoded, decoder
+from detectors.contract import MAX_EVENT_BYTES, InvalidEvent
 from detectors.engine import Detector
 from detectors.pipeline import LocalPipeline
 
@@ -40,13 +43,14 @@ class ReplayError(RuntimeError):
 
 @dataclass
 class ReplayStats:
-    events: int = 0  # records read (non-blank lines)
+    events: int = 0  # records read: one per non-blank line in v1, one per span or payload in other formats
     valid: int = 0  # processed by the detector
     invalid: int = 0  # rejected, written to the DLQ
     duplicates: int = 0  # repeated request ids, counted once
     accounts: int = 0
     alerts: int = 0
     blank_lines: int = 0
+    skipped: int = 0  # records that are not API requests (OTLP spans that are not GenAI model calls)
     invalid_by_reason: Counter = field(default_factory=Counter)
     alerts_by_severity: Counter = field(default_factory=Counter)
     alerts_by_status: Counter = field(default_factory=Counter)
@@ -61,6 +65,7 @@ class ReplayStats:
             "accounts": self.accounts,
             "alerts": self.alerts,
             "blank_lines": self.blank_lines,
+            "skipped": self.skipped,
             "invalid_by_reason": dict(sorted(self.invalid_by_reason.items())),
             "alerts_by_severity": dict(sorted(self.alerts_by_severity.items())),
             "alerts_by_status": dict(sorted(self.alerts_by_status.items())),
@@ -99,15 +104,18 @@ def replay(
     detector: Detector | None = None,
     partitions: int = 8,
     max_event_bytes: int = MAX_EVENT_BYTES,
+    decode_message: Callable[[bytes], Decoded] | None = None,
     progress: Callable[[int, int, ReplayStats], None] | None = None,
     progress_every: int = 20_000,
 ) -> ReplayStats:
     """Replay ``input_path`` and write alerts (and rejects) as JSON Lines.
 
-    ``progress(bytes_read, total_bytes, stats)`` is called every
-    ``progress_every`` records and at the end.
+    ``decode_message`` is the input format's decoder (default: contract v1
+    with ``max_event_bytes``). ``progress(bytes_read, total_bytes, stats)`` is
+    called every ``progress_every`` records and at the end.
     """
     detector = detector or Detector()
+    decode_message = decode_message or decoder("v1", max_event_bytes=max_event_bytes)
     path = Path(input_path)
     reader, rawf = open_lines(path)
     total = os.fstat(rawf.fileno()).st_size
@@ -130,28 +138,29 @@ def replay(
                 if not record.strip():
                     stats.blank_lines += 1
                     continue
-                stats.events += 1
-                if progress is not None and stats.events % progress_every == 0:
-                    progress(rawf.tell(), total, stats)
-                try:
-                    ev = decode(record, max_bytes=max_event_bytes)
-                except InvalidEvent as exc:
-                    stats.invalid += 1
-                    stats.invalid_by_reason[exc.code] += 1
-                    if dlq is not None:
-                        dlq.write(_dlq_line(lineno, record, exc))
-                    continue
-                if not handle(ev):
-                    stats.duplicates += 1
-                    continue
-                stats.valid += 1
-                if alerts:
-                    for alert in alerts:
-                        out.write(orjson.dumps(alert) + b"\n")
-                        stats.alerts += 1
-                        stats.alerts_by_severity[alert["severity"]] += 1
-                        stats.alerts_by_status[alert["status"]] += 1
-                    alerts.clear()
+                decoded = decode_message(record)
+                stats.skipped += decoded.skipped
+                for ev, raw in decoded.items:
+                    stats.events += 1
+                    if progress is not None and stats.events % progress_every == 0:
+                        progress(rawf.tell(), total, stats)
+                    if isinstance(ev, InvalidEvent):
+                        stats.invalid += 1
+                        stats.invalid_by_reason[ev.code] += 1
+                        if dlq is not None:
+                            dlq.write(_dlq_line(lineno, raw, ev))
+                        continue
+                    if not handle(ev):
+                        stats.duplicates += 1
+                        continue
+                    stats.valid += 1
+                    if alerts:
+                        for alert in alerts:
+                            out.write(orjson.dumps(alert) + b"\n")
+                            stats.alerts += 1
+                            stats.alerts_by_severity[alert["severity"]] += 1
+                            stats.alerts_by_status[alert["status"]] += 1
+                        alerts.clear()
     except ReplayError as exc:
         raise ReplayError(f"{exc} (partial output kept in {', '.join(map(str, parts))})") from None
     finally:
