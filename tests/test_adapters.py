@@ -56,7 +56,7 @@ def test_otlp_fixture_gives_the_genai_spans_as_events_and_skips_the_rest():
         "usage": {"input_tokens": 412, "output_tokens": 1780, "reasoning_tokens": 0},
         "params": {"temperature": 0.7, "top_p": 1.0, "max_tokens": 4096, "n": 1, "seed": 42,
                    "response_format": "text"},
-        "prompt": {"messages_count": 2, "text": BTREE, "system_sha256": SYSTEM_SHA},
+        "prompt": {"messages_count": 1, "text": BTREE, "system_sha256": SYSTEM_SHA},
     })
     # rate limited: status ERROR with error.type 429; no response id, so trace and span id
     approx_equal(limited, {
@@ -174,7 +174,7 @@ def test_litellm_fixture_gives_one_event_per_line():
         "finish_reason": "length", "usage": {"input_tokens": 412, "output_tokens": 1780, "reasoning_tokens": 0},
         "params": {"temperature": 0.7, "max_tokens": 4096, "n": 1, "logprobs": True, "top_logprobs": 5,
                    "stream": False, "seed": 42, "tools_count": 1, "response_format": "json_object"},
-        "prompt": {"messages_count": 2, "text": BTREE, "system_sha256": SYSTEM_SHA},
+        "prompt": {"messages_count": 1, "text": BTREE, "system_sha256": SYSTEM_SHA},
     })
     approx_equal(limited, {
         "request_id": "c3a5f0b2-rate-limited", "timestamp": T0 + 2, "account_id": "team-acme", "model": "gpt-4o",

@@ -49,6 +49,8 @@ ENDPOINTS = {
     "aanthropic_messages": "messages",
 }
 
+SYSTEM_ROLES = ("system", "developer")
+
 SOURCE_FIELDS = {
     "request_id": "id",
     "timestamp": "startTime",
@@ -98,12 +100,14 @@ def _prompt(messages: object) -> dict[str, object]:
         return {}
     msgs = [m for m in messages if isinstance(m, dict)]
     prompt: dict[str, object] = {}
-    if msgs:
-        prompt["messages_count"] = len(msgs)
+    turns = sum(1 for m in msgs if m.get("role") not in SYSTEM_ROLES)
+    if turns:
+        prompt["messages_count"] = turns  # conversation depth: the system prompt is not a turn
     users = [m for m in msgs if m.get("role") == "user"]
-    if users:
-        prompt["text"] = _content_text(users[-1].get("content"))[:PROMPT_TEXT_MAX_CHARS]
-    system = "\n".join(_content_text(m.get("content")) for m in msgs if m.get("role") in ("system", "developer"))
+    text = _content_text(users[-1].get("content")) if users else ""
+    if text:
+        prompt["text"] = text[:PROMPT_TEXT_MAX_CHARS]
+    system = "\n".join(_content_text(m.get("content")) for m in msgs if m.get("role") in SYSTEM_ROLES)
     if system:
         prompt["system_sha256"] = hashlib.sha256(system.encode("utf-8", "surrogatepass")).hexdigest()
     return prompt

@@ -139,11 +139,13 @@ def _prompt(attrs: dict[str, object]) -> dict[str, object]:
     system = _text_parts(_json_list(attrs.get("gen_ai.system_instructions")))
     if messages is not None:
         msgs = [m for m in messages if isinstance(m, dict)]
-        if msgs:
-            prompt["messages_count"] = len(msgs)
+        turns = sum(1 for m in msgs if m.get("role") != "system")
+        if turns:
+            prompt["messages_count"] = turns  # conversation depth: the system prompt is not a turn
         users = [m for m in msgs if m.get("role") == "user"]
-        if users:
-            prompt["text"] = _text_parts(users[-1].get("parts"))[:PROMPT_TEXT_MAX_CHARS]
+        text = _text_parts(users[-1].get("parts")) if users else ""
+        if text:
+            prompt["text"] = text[:PROMPT_TEXT_MAX_CHARS]
         if not system:
             system = "\n".join(_text_parts(m.get("parts")) for m in msgs if m.get("role") == "system")
     if system:
