@@ -24,6 +24,7 @@ import ipaddress
 import math
 import re
 import zlib
+from bisect import bisect_left
 
 from .contract import Event
 from .state import (
@@ -53,6 +54,8 @@ from .state import (
     RATE_HORIZONS,
     RECENT_PROMPTS,
     TEMPLATE_SLOTS,
+    TOPIC_SKETCH,
+    TOPIC_WINDOW,
     AccountState,
     add_capped,
     count_set,
@@ -97,24 +100,31 @@ def stable_hash(s: str) -> int:
     return _CRC(s.encode("utf-8", "surrogatepass")) or 1
 
 
-def template_signature(text: str) -> int:
-    """MinHash of a prompt's word bigrams: prompts made from one template
-    share it with a probability equal to the Jaccard similarity of their
-    bigram sets, so slot-filled variants of a template usually collide while
-    unrelated prompts do not. Digits are normalised; only the first 64 and the
-    last 32 words count (bounded cost).
-
-    >>> a = template_signature("As an expert in topology, solve: prove X. Show all work.")
-    >>> a == template_signature("As an expert in topology, solve: prove X. Show all work.")
-    True
-    """
+def word_pairs(text: str) -> list[int]:
+    """32-bit hashes of a prompt's word bigrams (digits normalised; only the
+    first 64 and the last 32 words count, so the cost is bounded). A prompt
+    of one word gives that word's hash; an empty one nothing."""
     words = _WORD.findall(_DIGITS.sub("0", text[:600].casefold()))
     if len(text) > 600:
         words += _WORD.findall(_DIGITS.sub("0", text[-300:].casefold()))[-32:]
     words = words[:96]
     if len(words) < 2:
-        return stable_hash(" ".join(words)) if words else 0
-    return min(_CRC(f"{a} {b}".encode()) for a, b in zip(words, words[1:])) or 1
+        return [stable_hash(words[0])] if words else []
+    return [_CRC(f"{a} {b}".encode()) for a, b in zip(words, words[1:])]
+
+
+def template_signature(text: str) -> int:
+    """MinHash of a prompt's word bigrams: prompts made from one template
+    share it with a probability equal to the Jaccard similarity of their
+    bigram sets, so slot-filled variants of a template usually collide while
+    unrelated prompts do not.
+
+    >>> a = template_signature("As an expert in topology, solve: prove X. Show all work.")
+    >>> a == template_signature("As an expert in topology, solve: prove X. Show all work.")
+    True
+    """
+    pairs = word_pairs(text)
+    return (min(pairs) or 1) if pairs else 0
 
 
 def network_prefix(ip: str) -> str:
@@ -213,7 +223,6 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
     repeat = sweep = elicit = 0.0
     if text:
         elicit = 1.0 if elicits_reasoning(text) else 0.0
-        _template_observe(state, template_signature(text))
         th = stable_hash(text[:2000])
         ring, models = state.recent_text, state.recent_model
         for i in range(RECENT_PROMPTS):
@@ -221,6 +230,10 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
                 repeat = 1.0
                 if models[i] != model_h:
                     sweep = 1.0
+        pairs = word_pairs(text)
+        if pairs:
+            _template_observe(state, min(pairs) or 1)
+            _topic_observe(state, pairs, repeat)
         pos = state.recent_pos
         ring[pos] = th
         models[pos] = model_h
@@ -287,6 +300,43 @@ def _template_observe(state: AccountState, sig: int) -> None:
     cnts[low] += 1.0  # space-saving: inherit the evicted count
 
 
+def _topic_observe(state: AccountState, pairs: list[int], repeat: float = 0.0) -> None:
+    """Fold a prompt's word pairs into the window's KMV sketch; at the end of
+    a window, keep its breadth (distinct pairs / all pairs) and start afresh.
+    An exact repeat of a recent prompt adds no new pairs: only counted."""
+    kmv = state.topic_kmv
+    top = kmv[-1]
+    if not repeat:
+        for h in sorted({h for h in pairs if h < top}):  # usually a few, once the sketch has filled
+            if h >= kmv[-1]:
+                break
+            i = bisect_left(kmv, h)
+            if kmv[i] != h:
+                kmv.insert(i, h)
+                kmv.pop()
+    state.topic_pairs += len(pairs)
+    state.topic_prompts += 1
+    if state.topic_prompts >= TOPIC_WINDOW:
+        state.topic_breadth = topic_breadth_now(state)
+        state.topic_prompts = 0
+        state.topic_pairs = 0.0
+        for i in range(TOPIC_SKETCH):
+            kmv[i] = 0xFFFFFFFF
+
+
+def topic_breadth_now(state: AccountState) -> float:
+    """Distinct word pairs over all word pairs in the current window (KMV
+    estimate of the distinct count; exact below the sketch's size)."""
+    if state.topic_pairs <= 0:
+        return 0.0
+    kmv = state.topic_kmv
+    if kmv[-1] == 0xFFFFFFFF:  # fewer distinct pairs than the sketch holds: exact
+        distinct = TOPIC_SKETCH - kmv.count(0xFFFFFFFF)
+    else:
+        distinct = (TOPIC_SKETCH - 1) * 4294967296.0 / (kmv[-1] + 1.0)
+    return min(1.0, distinct / state.topic_pairs)
+
+
 #: Names of the features, in the order :func:`features` returns them.
 FEATURE_NAMES = (
     "events",
@@ -313,6 +363,7 @@ FEATURE_NAMES = (
     "error_share",
     "tools_share",
     "template_share",
+    "topic_breadth",
     "exact_repeat_share",
     "model_sweep_share",
     "new_model_share",
@@ -421,6 +472,8 @@ def features(state: AccountState, now: float | None = None) -> dict[str, float]:
         "error_share": p[P_5XX],
         "tools_share": p[P_TOOLS],
         "template_share": max(cnts) / total if total >= 5.0 else 0.0,
+        "topic_breadth": (state.topic_breadth if not math.isnan(state.topic_breadth)
+                          else topic_breadth_now(state) if state.topic_prompts >= 8 else 0.0),
         "exact_repeat_share": p[P_REPEAT],
         "model_sweep_share": p[P_SWEEP],
         "new_model_share": p[P_NEW_MODEL],

@@ -45,6 +45,8 @@ __all__ = [
     "PROFILE_FIELDS",
     "SET_SLOTS",
     "TEMPLATE_SLOTS",
+    "TOPIC_SKETCH",
+    "TOPIC_WINDOW",
 ]
 
 STATE_VERSION = 3
@@ -64,6 +66,11 @@ MODEL_SLOTS = 8
 
 #: Template fingerprints tracked per account (space-saving top-k).
 TEMPLATE_SLOTS = 6
+
+#: Topic breadth: a KMV sketch (k smallest distinct hashes) of the word pairs of
+#: the account's prompts, per window of this many prompts.
+TOPIC_SKETCH = 32
+TOPIC_WINDOW = 64
 
 #: Recent prompt fingerprints remembered for exact-repeat and model-sweep checks.
 RECENT_PROMPTS = 16
@@ -152,6 +159,9 @@ _SCALARS: tuple[tuple[str, str], ...] = (
     ("recent_pos", "H"),
     ("fp_ts", "d"),  # event time fingerprints were last published
     ("system_sig", "I"),  # hash of the account's latest system prompt hash (0 = none seen)
+    ("topic_prompts", "H"),  # prompts in the current topic window
+    ("topic_pairs", "d"),  # word pairs in the current topic window
+    ("topic_breadth", "d"),  # distinct / all word pairs of the last full window (nan: none yet)
 )
 
 # fixed-size arrays: name -> (typecode, length, initial value)
@@ -167,10 +177,11 @@ _ARRAYS: tuple[tuple[str, str, int, float], ...] = (
     ("tpl_cnt", "f", TEMPLATE_SLOTS, 0.0),  # their decayed counts
     ("recent_text", "I", RECENT_PROMPTS, 0),  # recent exact-prompt hashes
     ("recent_model", "I", RECENT_PROMPTS, 0),  # the model each was sent to
+    ("topic_kmv", "I", TOPIC_SKETCH, 0xFFFFFFFF),  # smallest distinct word-pair hashes of the window, sorted
 )
 
 _NAN_INIT = {"first_ts", "last_ts", "hours_ts", "last_scored_ts", "ep_opened_ts", "ep_hot_ts", "change_ts",
-             "cluster_ts", "fp_ts"}
+             "cluster_ts", "fp_ts", "topic_breadth"}
 
 _FMT = "<B" + "".join(code for _, code in _SCALARS) + "".join(f"{n}{tc}" for _, tc, n, _ in _ARRAYS)
 _HEAD = struct.Struct(_FMT)

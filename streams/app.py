@@ -45,7 +45,7 @@ from .actions import Actions
 from .alerting import Alertmanager
 from .explain import ACTION_HISTORY_TABLE, HISTORY_TABLE, ActionHistory, AlertHistory, install_views
 from .kafka_security import faust_credentials
-from .metrics import Metrics
+from .metrics import ClusterTracker, Metrics
 from .settings import Settings
 
 __all__ = ["build_app", "Components", "DLQ_REASON_HEADER", "DLQ_FIELD_HEADER", "DLQ_CODE_HEADER"]
@@ -127,6 +127,11 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     rekey_name = settings.rekey_topic
     evidence_name = settings.evidence_topic
     labels_name = settings.labels_topic
+    stage = metrics.stage
+    min_events = detector.rules.min_events
+    metrics.declare((sig.name for sig in detector.rules.signals), parts)
+    metrics.watch_faust(app, (settings.input_topic, rekey_name, evidence_name, labels_name))
+    clusters = ClusterTracker(detector.coordination.min_members, detector.coordination.window_seconds)
 
     async def emit(account_key: bytes, alerts: list[dict], fps: list) -> None:
         for alert in alerts:
@@ -196,7 +201,9 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             await handle_label(message)
             return
         # one message may hold several records (input adapters): each is handled alone
+        t0 = time.perf_counter()
         decoded = decode_message(message.value if message.value is not None else b"")
+        stage["decode"].observe(time.perf_counter() - t0)
         if decoded.skipped:
             skipped.inc(decoded.skipped)
         for ev, record in decoded.items:
@@ -223,20 +230,30 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             metrics.rekeyed.inc()
             await rekey.send(key=account_key, value=record)  # this record alone, in the input format
             return
+        t1 = time.perf_counter()
         state = detector.load_state(ev.account_id, table.get(account_key))
         alerts: list[dict] = []
         fps: list = []
         ctx = contexts.get(message.partition)
+        scored_at, change_ts = state.n_scored_at, state.change_ts
         if not detector.process(state, ev, alerts, ctx, fps):
             metrics.duplicate.inc()
             return
+        t2 = time.perf_counter()
+        stage["detect"].observe(t2 - t1)
         metrics.valid.inc()
         if actions is not None:
             actions.seen(ev.account_id, ev.ts)  # the circuit breaker's count of active accounts
-        metrics.event_lag.observe(max(0.0, time.time() - ev.ts))
-        table[account_key] = state.to_bytes()
+        metrics.processed(ev.ts, time.time())
+        metrics.scoring(state, scored_at, change_ts, message.partition, min_events)
+        data = state.to_bytes()
+        metrics.state_bytes.observe(len(data))
+        table[account_key] = data
         contexts.maybe_checkpoint(message.partition)
+        t3 = time.perf_counter()
+        stage["state_write"].observe(t3 - t2)
         await emit(account_key, alerts, fps)
+        stage["emit"].observe(time.perf_counter() - t3)
 
     @app.agent(source, name="detect")
     async def detect(stream):
@@ -258,6 +275,8 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             index = FingerprintIndex.from_bytes(fingerprint_table.get(message.key) or b"", detector.coordination)
             out = index.observe(fp)
             fingerprint_table[message.key] = index.to_bytes()
+            if clusters.observe(message.key, bool(out), len(index.members), fp.ts):
+                metrics.clusters_formed.labels(fp.kind).inc()
             for e in out:
                 metrics.cluster_links.inc()
                 await evidence_topic.send(key=e.account_id.encode(), value=orjson.dumps(e.to_dict()))
@@ -270,6 +289,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     async def report_state():
         metrics.accounts.set(len(table))
         metrics.observe_contexts(contexts.loaded())
+        metrics.clusters_active.set(clusters.active())
 
     @app.page("/metrics")
     async def metrics_view(web, request):

@@ -8,11 +8,18 @@ exists from the first scrape.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import math
+import time
+from collections.abc import Iterable
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from detectors.adapters import FORMATS
 from detectors.contract import InvalidEvent
+from detectors.engine import CLUSTER_KINDS as _CLUSTER_KIND_CODES
 
-__all__ = ["Metrics", "INVALID_CODES"]
+__all__ = ["Metrics", "INVALID_CODES", "ClusterTracker", "FaustMonitorCollector"]
 
 #: Machine codes of :class:`detectors.contract.InvalidEvent`.
 INVALID_CODES = ("json", "utf8", "too_large", "not_object", "missing", "type", "range", "format")
@@ -23,6 +30,24 @@ ACTION_TYPES = ("throttle", "block", "release")
 ACTION_OUTCOMES = ("shadow", "enforced", "allowlisted", "halted", "paused")
 PAUSE_REASONS = ("lag", "recovery", "warmup")
 DELIVERY_OUTCOMES = ("delivered", "retried", "failed")
+#: Stages of one input message, timed separately (issue 4).
+STAGES = ("decode", "detect", "state_write", "emit")
+CLUSTER_KINDS = tuple(_CLUSTER_KIND_CODES)  # template, prefix
+#: Faust's own sensor (``app.monitor``), exported by :class:`FaustMonitorCollector`.
+FAUST_FAMILIES = (
+    "distillwatch_faust_messages_received_total",
+    "distillwatch_faust_messages_active",
+    "distillwatch_faust_events_total",
+    "distillwatch_faust_events_active",
+    "distillwatch_faust_messages_sent_total",
+    "distillwatch_faust_send_errors_total",
+    "distillwatch_faust_commit_latency_seconds",
+    "distillwatch_faust_send_latency_seconds",
+    "distillwatch_faust_assignments_total",
+    "distillwatch_rebalances_total",
+    "distillwatch_rebalancing",
+    "distillwatch_consumer_lag_messages",
+)
 
 
 class Metrics:
@@ -162,6 +187,79 @@ class Metrics:
             "interval)",
             registry=r,
         )
+        # --- operations (issue 4 point 1: lag, stages, scores, signals, models, clusters, state, process) ---
+        self.last_event_ts = Gauge(
+            "distillwatch_last_event_timestamp_seconds",
+            "Event time of the newest event this worker processed (Unix seconds)",
+            registry=r,
+        )
+        self.last_processed_ts = Gauge(
+            "distillwatch_last_processed_timestamp_seconds",
+            "Wall-clock time when this worker last processed a valid event (Unix seconds)",
+            registry=r,
+        )
+        self.processing_lag = Gauge(
+            "distillwatch_processing_lag_seconds",
+            "Now minus the event time of the newest processed event, computed at scrape time: keeps growing "
+            "while the pipeline (or its input) stands still; NaN before the first event",
+            registry=r,
+        )
+        self._newest_event_ts = -math.inf
+        self.processing_lag.set_function(self._processing_lag)
+        self.stage_seconds = Histogram(
+            "distillwatch_stage_seconds",
+            "Time of one stage of an input message: decode, detect (state load and Detector.process), "
+            "state_write (serialise and table write), emit (alerts and fingerprints to their topics)",
+            ["stage"],
+            buckets=(0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25),
+            registry=r,
+        )
+        self.stage = {name: self.stage_seconds.labels(name) for name in STAGES}
+        self.scores = Histogram(
+            "distillwatch_account_score",
+            "Score (0..1) of an account at each scheduled scoring, once it has min_events events",
+            buckets=(0.05, 0.1, 0.2, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0),
+            registry=r,
+        )
+        self.alert_signals = Counter(
+            "distillwatch_alert_signals_total",
+            "Raised alerts (opened, escalated, linked) by their top signal, a rule name of the rules file",
+            ["signal"],
+            registry=r,
+        )
+        self.behaviour_changes = Counter(
+            "distillwatch_behaviour_changes_total",
+            "Behaviour changes (Page-Hinkley drift in an account's content evidence) detected, by partition",
+            ["partition"],
+            registry=r,
+        )
+        self.model_learned = Gauge(
+            "distillwatch_anomaly_model_learned",
+            "Observations the anomaly models of this worker's loaded partitions have learned (training count)",
+            registry=r,
+        )
+        self.clusters_formed = Counter(
+            "distillwatch_clusters_formed_total",
+            "Coordination clusters formed (first evidence sent to their members), by kind: template, prefix",
+            ["kind"],
+            registry=r,
+        )
+        self.clusters_active = Gauge(
+            "distillwatch_clusters_active",
+            "Coordination clusters with enough recent members among the fingerprints this worker indexes",
+            registry=r,
+        )
+        for kind in CLUSTER_KINDS:
+            self.clusters_formed.labels(kind)
+        self.state_bytes = Histogram(
+            "distillwatch_account_state_bytes",
+            "Serialised size of an account's state at each table write",
+            buckets=(256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536),
+            registry=r,
+        )
+        for label in ("abusive", "benign"):  # exists before the first timer tick reports the models
+            self.label_model_labels.labels(label)
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, start time
         # --- input adapters (detectors/adapters) ---
         self.records_skipped = Counter(
             "distillwatch_input_records_skipped_total",
@@ -170,13 +268,51 @@ class Metrics:
             ["format"],
             registry=r,
         )
+        for fmt in FORMATS:
+            self.records_skipped.labels(fmt)
 
+    def declare(self, signals: Iterable[str], partitions: int) -> None:
+        """Create the children whose label values come from the rules file and the
+        partition count, so every series exists (at zero) from the first scrape."""
+        for name in signals:
+            self.alert_signals.labels(name)
+        for p in range(partitions):
+            self.behaviour_changes.labels(str(p))
+
+    def watch_faust(self, app, topics: Iterable[str]) -> None:
+        """Export Faust's own sensor of ``app`` from this registry; consumer lag
+        for each of ``topics`` (the worker's sources)."""
+        self.registry.register(FaustMonitorCollector(app, topics))
+
+    def processed(self, event_ts: float, now: float) -> None:
+        """A valid event was processed: lag histogram and the newest event time."""
+        self.event_lag.observe(max(0.0, now - event_ts))
+        self.last_processed_ts.set(now)
+        if not event_ts <= self._newest_event_ts:
+            self._newest_event_ts = event_ts
+            self.last_event_ts.set(event_ts)
+
+    def scoring(self, state, n_scored_at: int, change_ts: float, partition: int, min_events: int) -> None:
+        """What ``Detector.process`` did to ``state``, from the fields it changes
+        (``n_scored_at`` and ``change_ts`` as they were before): a scheduled
+        scoring of a mature account, a detected behaviour change. Read from the
+        state so the pure detectors need no hook."""
+        if state.n_scored_at != n_scored_at and state.n >= min_events:
+            self.scores.observe(state.last_score)
+        if state.change_ts != change_ts and not math.isnan(state.change_ts):
+            self.behaviour_changes.labels(str(partition)).inc()
+
+    def _processing_lag(self) -> float:
+        if self._newest_event_ts == -math.inf:
+            return math.nan
+        return max(0.0, time.time() - self._newest_event_ts)
     def observe_contexts(self, contexts) -> None:
         """Model health from the loaded partition contexts."""
         contexts = list(contexts)
         self.model_partitions.set(len(contexts))
         self.model_scorings.set(sum(c.anomaly.n_seen for c in contexts))
         self.model_warm.set(sum(1 for c in contexts if c.anomaly.is_warm))
+        self.model_learned.set(sum(c.anomaly.n_learned for c in contexts))
         self.label_model_labels.labels("abusive").set(sum(c.labels.n_abusive for c in contexts))
         self.label_model_labels.labels("benign").set(sum(c.labels.n_benign for c in contexts))
 
@@ -186,3 +322,109 @@ class Metrics:
 
     def alert(self, alert: dict) -> None:
         self.alerts.labels(alert["severity"], alert["status"]).inc()
+        if alert["status"] != "resolved" and alert["reasons"]:
+            self.alert_signals.labels(alert["reasons"][0]["signal"]).inc()
+
+
+class ClusterTracker:
+    """Which fingerprints this worker indexes form a cluster, for the metrics: a
+    cluster becomes active when it first sends evidence to its members, and stays
+    active while it keeps enough members and is observed within ``window_seconds``
+    of event time (as members lapse from the index). Counts what this worker saw
+    since it started."""
+
+    def __init__(self, min_members: int, window_seconds: float):
+        self.min_members = min_members
+        self.window_seconds = window_seconds
+        self._last: dict[bytes, float] = {}  # fingerprint key -> event time of its last observation
+        self._newest = -math.inf
+
+    def observe(self, key: bytes, sent_evidence: bool, members: int, ts: float) -> bool:
+        """Record one observation of the fingerprint; True when it formed a new cluster."""
+        self._newest = max(self._newest, ts)
+        if members < self.min_members:
+            self._last.pop(key, None)
+            return False
+        formed = sent_evidence and key not in self._last
+        if sent_evidence or key in self._last:
+            self._last[key] = ts
+        return formed
+
+    def active(self) -> int:
+        horizon = self._newest - self.window_seconds
+        for key in [k for k, ts in self._last.items() if ts < horizon]:
+            del self._last[key]
+        return len(self._last)
+
+
+class FaustMonitorCollector:
+    """The useful parts of Faust's own sensor (``app.monitor``), read at scrape time.
+
+    Faust keeps these counts anyway; reading them per scrape costs nothing per
+    message (``faust.sensors.prometheus`` would add a second sensor call per
+    message and table key, with millisecond units and unconventional names).
+    Latencies are the median of Faust's recent history (its deques).
+    """
+
+    def __init__(self, app, topics: Iterable[str]):
+        self.app = app
+        self.topics = tuple(dict.fromkeys(topics))  # every source topic has a lag series, 0 until Faust knows more
+
+    def describe(self):
+        return []  # names are only known at collect time; nothing to check at register time
+
+    def collect(self):
+        m = self.app.monitor
+        yield _counter("distillwatch_faust_messages_received_total", "Messages Faust received",
+                       m.messages_received_total)
+        yield _gauge("distillwatch_faust_messages_active", "Messages received and not yet acknowledged",
+                     m.messages_active)
+        yield _counter("distillwatch_faust_events_total", "Stream events Faust started", m.events_total)
+        yield _gauge("distillwatch_faust_events_active", "Stream events in progress", m.events_active)
+        yield _counter("distillwatch_faust_messages_sent_total", "Messages Faust produced", m.messages_sent)
+        yield _counter("distillwatch_faust_send_errors_total", "Messages Faust failed to produce", m.send_errors)
+        yield _gauge("distillwatch_faust_commit_latency_seconds", "Median recent offset-commit latency",
+                     _median(m.commit_latency))
+        yield _gauge("distillwatch_faust_send_latency_seconds", "Median recent produce latency",
+                     _median(m.send_latency))
+        assignments = CounterMetricFamily("distillwatch_faust_assignments", "Partition assignments by outcome",
+                                          labels=["outcome"])
+        assignments.add_metric(["completed"], m.assignments_completed)
+        assignments.add_metric(["failed"], m.assignments_failed)
+        yield assignments
+        yield _counter("distillwatch_rebalances", "Consumer-group rebalances this worker went through",
+                       self.app.rebalancing_count)
+        yield _gauge("distillwatch_rebalancing", "1 while this worker is rebalancing or recovering tables",
+                     1.0 if self.app.rebalancing else 0.0)
+        lag = GaugeMetricFamily("distillwatch_consumer_lag_messages",
+                                "Messages not yet read in this worker's assigned partitions (high water minus "
+                                "read offset), by topic", labels=["topic"])
+        known = _consumer_lag(m)
+        for topic in self.topics:
+            lag.add_metric([topic], known.get(topic, 0.0))
+        yield lag
+
+
+def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name.removesuffix("_total"), doc, value=value)
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)
+
+
+def _median(values) -> float:
+    v = sorted(values)
+    return v[len(v) // 2] if v else 0.0
+
+
+def _consumer_lag(monitor) -> dict[str, float]:
+    """Per topic: high water (next offset) minus the next offset to read, over the
+    partitions whose end offset Faust has seen."""
+    out: dict[str, float] = {}
+    read = monitor.tp_read_offsets
+    committed = monitor.tp_committed_offsets
+    for tp, end in list(monitor.tp_end_offsets.items()):
+        position = read[tp] + 1 if tp in read else committed.get(tp, 0)
+        out[tp.topic] = out.get(tp.topic, 0.0) + max(0, end - position)
+    return out

@@ -1,0 +1,125 @@
+"""The worker's Prometheus metrics (streams/metrics.py) without a broker.
+
+Faust's sensor is the real ``faust.sensors.monitor.Monitor``; only the app
+around it is a stand-in (what it is asked for is two attributes).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from types import SimpleNamespace
+
+from faust.sensors.monitor import Monitor
+from faust.types import TP
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from detectors.engine import Detector
+from detectors.state import AccountState
+from streams.metrics import FAUST_FAMILIES, STAGES, ClusterTracker, FaustMonitorCollector, Metrics
+
+ALLOWED_LABELS = {"outcome", "reason", "severity", "status", "label", "action", "stage", "signal", "partition",
+                  "kind", "topic", "format"}  # format: the input format, one of detectors.adapters.FORMATS
+
+
+def _value(m: Metrics, name: str, labels: dict | None = None) -> float | None:
+    return m.registry.get_sample_value(name, labels or {})
+
+
+def test_processing_lag_is_nan_before_any_event_then_grows_with_the_wall_clock():
+    m = Metrics()
+    assert math.isnan(_value(m, "distillwatch_processing_lag_seconds"))
+    now = time.time()
+    m.processed(now - 100.0, now)
+    m.processed(now - 500.0, now)  # an older event does not move the newest event time back
+    assert _value(m, "distillwatch_last_event_timestamp_seconds") == now - 100.0
+    assert _value(m, "distillwatch_last_processed_timestamp_seconds") == now
+    lag = _value(m, "distillwatch_processing_lag_seconds")
+    assert 100.0 <= lag < 110.0
+    assert _value(m, "distillwatch_event_lag_seconds_count") == 2
+
+
+def test_scoring_observes_mature_scores_and_counts_behaviour_changes():
+    m = Metrics()
+    m.declare(["reasoning_elicitation"], partitions=2)
+    state = AccountState("acct-1")
+    state.n, state.n_scored_at, state.last_score = 20, 20, 0.83
+    m.scoring(state, 0, math.nan, partition=1, min_events=12)  # scored now; change_ts still NaN
+    assert _value(m, "distillwatch_account_score_count") == 1
+    assert _value(m, "distillwatch_account_score_sum") == 0.83
+    assert _value(m, "distillwatch_behaviour_changes_total", {"partition": "1"}) == 0
+    state.change_ts = 1_800_000_000.0
+    m.scoring(state, 20, math.nan, partition=1, min_events=12)  # not scored again; a change detected
+    assert _value(m, "distillwatch_account_score_count") == 1
+    assert _value(m, "distillwatch_behaviour_changes_total", {"partition": "1"}) == 1
+    young = AccountState("acct-2")
+    young.n, young.n_scored_at = 5, 5
+    m.scoring(young, 0, math.nan, partition=0, min_events=12)  # not yet alerting: no score
+    assert _value(m, "distillwatch_account_score_count") == 1
+
+
+def test_raised_alerts_count_by_top_signal_and_resolved_ones_do_not():
+    m = Metrics()
+    names = [s.name for s in Detector().rules.signals]
+    m.declare(names, partitions=1)
+    for name in names:  # every rule has a series from the start
+        assert _value(m, "distillwatch_alert_signals_total", {"signal": name}) == 0
+    reasons = [{"signal": "logprobs_on_long_outputs"}, {"signal": "single_turn"}]
+    m.alert({"severity": "critical", "status": "opened", "reasons": reasons})
+    m.alert({"severity": "critical", "status": "resolved", "reasons": reasons})
+    assert _value(m, "distillwatch_alert_signals_total", {"signal": "logprobs_on_long_outputs"}) == 1
+    assert _value(m, "distillwatch_alert_signals_total", {"signal": "single_turn"}) == 0
+    assert _value(m, "distillwatch_alerts_total", {"severity": "critical", "status": "resolved"}) == 1
+
+
+def test_cluster_tracker_counts_a_cluster_once_and_lets_it_lapse():
+    t = ClusterTracker(min_members=3, window_seconds=100.0)
+    assert not t.observe(b"a", False, 2, 0.0)
+    assert t.observe(b"a", True, 3, 10.0)  # first evidence: formed
+    assert not t.observe(b"a", True, 4, 20.0)  # more evidence: the same cluster
+    assert t.observe(b"b", True, 5, 30.0)
+    assert t.active() == 2
+    assert not t.observe(b"b", False, 2, 40.0)  # members lapsed below the minimum
+    assert t.active() == 1
+    t.observe(b"c", True, 3, 200.0)  # event time moves on: "a" was last seen 180 s before
+    assert t.active() == 1
+
+
+def test_faust_monitor_is_exported_with_consumer_lag_per_source_topic():
+    monitor = Monitor()
+    app = SimpleNamespace(monitor=monitor, rebalancing_count=3, rebalancing=True)
+    m = Metrics()
+    m.registry.register(FaustMonitorCollector(app, ["in", "rekey"]))
+    monitor.track_tp_end_offset(TP("in", 0), 100)
+    monitor.track_tp_end_offset(TP("in", 1), 50)
+    monitor.on_tp_commit({TP("in", 1): 20})  # partition 1: nothing read since the commit
+    monitor.on_message_in(TP("in", 0), 89, SimpleNamespace(time_in=None))  # partition 0: read up to 89
+    monitor.on_commit_completed(None, monitor.time() - 0.25)
+    assert _value(m, "distillwatch_consumer_lag_messages", {"topic": "in"}) == 10 + 30
+    assert _value(m, "distillwatch_consumer_lag_messages", {"topic": "rekey"}) == 0  # known topic, no data yet
+    assert _value(m, "distillwatch_faust_messages_received_total") == 1
+    assert _value(m, "distillwatch_rebalances_total") == 3
+    assert _value(m, "distillwatch_rebalancing") == 1
+    assert 0.2 <= _value(m, "distillwatch_faust_commit_latency_seconds") < 1.0
+    assert _value(m, "distillwatch_faust_assignments_total", {"outcome": "completed"}) == 0
+
+
+def test_every_family_follows_the_naming_rules_and_no_label_can_hold_an_account():
+    m = Metrics()
+    m.declare(["reasoning_elicitation"], partitions=2)
+    m.registry.register(FaustMonitorCollector(SimpleNamespace(monitor=Monitor(), rebalancing_count=0,
+                                                              rebalancing=False), ["in"]))
+    families = list(text_string_to_metric_families(generate_latest(m.registry).decode()))
+    names = {f.name for f in families}
+    for stage in STAGES:
+        assert _value(m, "distillwatch_stage_seconds_count", {"stage": stage}) == 0
+    for name in FAUST_FAMILIES:
+        assert name.removesuffix("_total") in names
+    for f in families:
+        assert f.name.startswith(("distillwatch_", "process_")), f.name
+        if f.type == "counter":
+            assert any(s.name.endswith("_total") for s in f.samples), f.name
+        for s in f.samples:
+            assert set(s.labels) <= ALLOWED_LABELS | {"le"}, (f.name, s.labels)
+        assert not f.name.endswith(("_ms", "_milliseconds")), f.name
