@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         "replay",
         help="run the detectors over a JSON Lines file",
         description="Read API request events from a .jsonl or .jsonl.gz file in file order and run the same "
-        "detection code as the worker (one line = one input message, in the --format the worker reads). Writes alerts as JSON Lines; optionally rejected events (with the "
+        "detection code as the worker (one line = one input message, in the --format the worker reads). "
+        "Writes alerts as JSON Lines; optionally rejected events (with the "
         "reason and the original bytes) and a statistics JSON file.",
         epilog=EPILOG,
     )

@@ -42,6 +42,9 @@ TOPIC_FIELDS = (
 )
 
 
+#: Where the litellm input format may find the account (detectors/adapters/litellm.py ACCOUNT_FIELDS).
+LiteLLMAccountField = Literal["team_id", "org_id", "key_hash", "user_id", "end_user"]
+
 #: Settings whose values are never printed or put in error messages.
 SECRET_FIELDS = ("webhook_secret", "admin_token", "kafka_ssl_key_password", "kafka_sasl_password")
 
@@ -207,12 +210,10 @@ class Settings(BaseSettings):
         description="otlp_json: span or resource attribute(s) holding the account id, tried in order, span "
         "before resource (comma-separated)",
     )
-    litellm_account_field: Annotated[list[Literal["team_id", "org_id", "key_hash", "user_id", "end_user"]], NoDecode] = (
-        Field(
-            default_factory=lambda: ["team_id", "key_hash"],
-            description="litellm: payload field(s) holding the account id, tried in order: team_id, org_id, "
-            "key_hash, user_id (metadata.user_api_key_*) or end_user (comma-separated)",
-        )
+    litellm_account_field: Annotated[list[LiteLLMAccountField], NoDecode] = Field(
+        default_factory=lambda: ["team_id", "key_hash"],
+        description="litellm: payload field(s) holding the account id, tried in order: team_id, org_id, "
+        "key_hash, user_id (metadata.user_api_key_*) or end_user (comma-separated)",
     )
     max_message_bytes: int = Field(
         16 * 1_048_576, ge=256, le=256 * 1_048_576,

@@ -76,7 +76,8 @@ def _check_settings_env(env: dict[str, str], monkeypatch) -> None:
 
 
 def test_pinned_means_a_version_or_a_digest():
-    for ok in ("apache/kafka:3.9.0", "prom/prometheus:v2.55.1", "python:3.11.11-slim-bookworm", "a/b@sha256:" + "0" * 64):
+    for ok in ("apache/kafka:3.9.0", "prom/prometheus:v2.55.1", "python:3.11.11-slim-bookworm",
+               "a/b@sha256:" + "0" * 64):
         assert PINNED.match(ok), ok
     for loose in ("grafana/grafana", "grafana/grafana:latest", "python:3", "python:3.11-slim", "kafka:stable"):
         assert not PINNED.match(loose), loose

@@ -212,8 +212,9 @@ def tls_cluster(pki, tmp_path):
 
 HARVEST = [
     orjson.dumps({
-        "request_id": f"tls-{i}", "timestamp": 1795860000.0 + 3 * i, "account_id": "acct-tls", "model": "frontier-large",
-        "status_code": 200, "finish_reason": "length", "usage": {"input_tokens": 40, "output_tokens": 1500},
+        "request_id": f"tls-{i}", "timestamp": 1795860000.0 + 3 * i, "account_id": "acct-tls",
+        "model": "frontier-large", "status_code": 200, "finish_reason": "length",
+        "usage": {"input_tokens": 40, "output_tokens": 1500},
         "prompt": {"messages_count": 1, "text": "Show your chain of thought step by step."},
     })
     for i in range(200)

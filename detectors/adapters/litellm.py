@@ -88,7 +88,8 @@ def _content_text(content: object) -> str:
         return content
     if isinstance(content, list):
         return "\n".join(
-            p["text"] for p in content if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+            p["text"] for p in content
+            if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
         )
     return ""
 
@@ -145,9 +146,8 @@ class LiteLLMAdapter:
     def decode_message(self, raw: bytes) -> Decoded:
         out = Decoded()
         if len(raw) > self.max_message_bytes:
-            out.items.append(
-                (InvalidEvent(None, f"message is {len(raw)} bytes, limit is {self.max_message_bytes}", "too_large"), raw)
-            )
+            exc = InvalidEvent(None, f"message is {len(raw)} bytes, limit is {self.max_message_bytes}", "too_large")
+            out.items.append((exc, raw))
             return out
         if raw.lstrip()[:1] == b"[":
             try:

@@ -23,6 +23,7 @@ replaced); the full mapping, and what is lost, is in ``docs/adapters.md``.
 from __future__ import annotations
 
 import hashlib
+
 import orjson
 
 from detectors.contract import PROMPT_TEXT_MAX_CHARS, Event, InvalidEvent
@@ -128,7 +129,8 @@ def _text_parts(parts: object) -> str:
     if not isinstance(parts, list):
         return ""
     return "\n".join(
-        p["content"] for p in parts if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("content"), str)
+        p["content"] for p in parts
+        if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("content"), str)
     )
 
 
