@@ -16,12 +16,16 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from detectors.adapters import Decoded
 
 __all__ = ["Settings", "SettingsError", "load_settings", "ENV_PREFIX", "SECRET_FIELDS"]
 
@@ -438,7 +442,7 @@ class Settings(BaseSettings):
             )
         return self
 
-    def input_decoder(self):
+    def input_decoder(self) -> Callable[[bytes], Decoded]:
         """The per-message decode function of ``input_format`` (:func:`detectors.adapters.decoder`), the
         one the worker and replay both use."""
         from detectors.adapters import decoder

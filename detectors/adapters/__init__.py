@@ -76,9 +76,9 @@ def decoder(
 ) -> Callable[[bytes], Decoded]:
     """The per-message decode function of ``input_format`` (one of :data:`FORMATS`).
 
-    ``max_event_bytes`` caps one record (a v1 event, a LiteLLM line, one span's
-    attributes are bounded by the contract's field caps instead);
-    ``max_message_bytes`` caps a whole multi-record message.
+    ``max_event_bytes`` caps one v1 event or one LiteLLM line;
+    ``max_message_bytes`` caps a whole multi-record message (an OTLP span is
+    bounded by the contract's field caps, not by a byte count).
     """
     if input_format == "v1":
         return _decode_v1(max_event_bytes)
