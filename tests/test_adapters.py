@@ -12,9 +12,11 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from detectors.adapters import Decoded, decoder
-from detectors.contract import Event, InvalidEvent, from_mapping
+from detectors.contract import CODES, Event, InvalidEvent, from_mapping
 
 FIXTURES = Path(__file__).parent / "fixtures" / "adapters"
 OTLP = (FIXTURES / "otlp_genai_spans.json").read_bytes()
@@ -249,3 +251,95 @@ def test_v1_is_the_default_contract_one_event_per_message():
 def test_unknown_format_is_refused():
     with pytest.raises(ValueError, match="unknown input format"):
         decoder("protobuf")
+
+
+# --------------------------------------------------------------------------- nothing is dropped unseen
+
+
+@pytest.mark.parametrize(
+    ("message", "rejected_fields"),
+    [
+        (b'{"resourceSpans": [7]}', ["resourceSpans"]),
+        (b'{"resourceSpans": [{"scopeSpans": {"spans": []}}]}', ["resourceSpans"]),
+        (b'{"resourceSpans": [{"scopeSpans": [1, {"spans": 5}, {"spans": null}]}]}', ["scopeSpans", "scopeSpans"]),
+        (b'{"resourceSpans": []}', []),  # an empty export request: no records at all
+    ],
+)
+def test_otlp_malformed_structure_is_rejected_with_its_fragment(message, rejected_fields):
+    d = decoder("otlp_json")(message)
+    assert [exc.field for exc, _ in d.items] == rejected_fields and d.skipped == 0
+    for exc, raw in d.items:
+        assert isinstance(exc, InvalidEvent) and raw and raw != message
+
+
+def test_litellm_empty_message_is_one_reject_not_nothing():
+    for message in (b"", b" \n\n"):
+        ((exc, raw),) = decoder("litellm")(message).items
+        assert exc.code == "json" and raw == message
+
+
+SCALAR = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats() | st.text(max_size=20)
+JSON = st.recursive(
+    SCALAR,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+ANY_VALUE = st.dictionaries(
+    st.sampled_from(["stringValue", "intValue", "doubleValue", "boolValue", "arrayValue", "kvlistValue", "bytesValue"]),
+    JSON, max_size=2,
+)
+ATTR_KEYS = st.sampled_from([
+    "gen_ai.request.model", "gen_ai.response.model", "gen_ai.operation.name", "enduser.id", "user.id",
+    "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.request.temperature",
+    "gen_ai.request.max_tokens", "gen_ai.request.choice.count", "gen_ai.response.finish_reasons",
+    "gen_ai.input.messages", "gen_ai.system_instructions", "gen_ai.tool.definitions", "error.type",
+    "http.response.status_code", "client.address",
+])
+SPAN = st.fixed_dictionaries({}, optional={
+    "traceId": JSON, "spanId": st.text(max_size=16) | JSON,
+    "startTimeUnixNano": st.integers(-(2**64), 2**64).map(str) | JSON,
+    "endTimeUnixNano": st.integers(0, 2**64).map(str) | JSON,
+    "status": st.fixed_dictionaries({"code": st.integers(0, 3) | JSON}) | JSON,
+    "attributes": st.lists(st.fixed_dictionaries({"key": ATTR_KEYS, "value": ANY_VALUE}), max_size=8) | JSON,
+})
+OTLP_MESSAGE = st.fixed_dictionaries({"resourceSpans": st.lists(
+    st.fixed_dictionaries({"resource": JSON, "scopeSpans": st.lists(
+        st.fixed_dictionaries({"spans": st.lists(SPAN | JSON, max_size=4)}) | JSON, max_size=3) | JSON}) | JSON,
+    max_size=3)})
+LITELLM_KEYS = st.sampled_from([
+    "id", "startTime", "endTime", "model", "status", "metadata", "prompt_tokens", "completion_tokens", "messages",
+    "response", "model_parameters", "error_information", "call_type", "stream", "end_user", "requester_ip_address",
+])
+# any JSON but a top-level array: a message starting with "[" is the json_array form
+LITELLM_LINE = st.dictionaries(LITELLM_KEYS, JSON, max_size=10) | st.dictionaries(st.text(), JSON) | SCALAR
+
+
+def _check(d: Decoded) -> None:
+    assert d.skipped >= 0
+    for ev, raw in d.items:
+        assert isinstance(ev, Event | InvalidEvent) and isinstance(raw, bytes)
+        if isinstance(ev, InvalidEvent):
+            assert ev.code in CODES
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(OTLP_MESSAGE)
+def test_otlp_never_raises_whatever_the_message_holds(message):
+    _check(decoder("otlp_json")(orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS)))
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(LITELLM_LINE, min_size=1, max_size=4), st.booleans())
+def test_litellm_never_raises_and_gives_one_item_per_line(lines, as_array):
+    encoded = [orjson.dumps(x, option=orjson.OPT_NON_STR_KEYS) for x in lines]
+    message = orjson.dumps(lines, option=orjson.OPT_NON_STR_KEYS) if as_array else b"\n".join(encoded)
+    d = decoder("litellm")(message)
+    _check(d)
+    assert len(d.items) == len(lines)  # every payload is accounted for: valid or rejected
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_bytes_are_decoded_or_rejected(raw):
+    for fmt in ("otlp_json", "litellm"):
+        _check(decoder(fmt)(raw))

@@ -156,6 +156,8 @@ class LiteLLMAdapter:
                 records = [raw]  # not a JSON array after all: reported as one bad record below
         else:
             records = [line for line in raw.split(b"\n") if line.strip()]
+            if not records:  # an empty message (or a tombstone) is counted, as in v1
+                out.items.append((InvalidEvent(None, "empty message: no payload", "json"), raw))
         for record in records:
             try:
                 out.items.append((self.to_event(self._load(record)), record))

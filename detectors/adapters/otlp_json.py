@@ -83,10 +83,10 @@ def _any_value(v: object) -> object:
     if "boolValue" in v:
         return v["boolValue"]
     if "arrayValue" in v:
-        values = (v["arrayValue"] or {}).get("values") or []
+        values = v["arrayValue"].get("values") if isinstance(v["arrayValue"], dict) else None
         return [_any_value(x) for x in values] if isinstance(values, list) else None
     if "kvlistValue" in v:
-        return attribute_map((v["kvlistValue"] or {}).get("values"))
+        return attribute_map(v["kvlistValue"].get("values") if isinstance(v["kvlistValue"], dict) else None)
     if "bytesValue" in v:
         return v["bytesValue"]  # base64 text
     return None
@@ -187,16 +187,23 @@ class OtlpJsonAdapter:
         if isinstance(request, InvalidEvent):
             out.items.append((request, raw))
             return out
+        # Malformed structure is rejected with the fragment that holds it, never dropped unseen.
+        # (a null or absent list is empty, as in proto3 JSON)
         for rs in request["resourceSpans"]:
-            if not isinstance(rs, dict):
-                out.items.append((InvalidEvent("resourceSpans", "must hold objects", "type"), orjson.dumps(rs)))
+            scope_spans = (rs.get("scopeSpans") or []) if isinstance(rs, dict) else None
+            if not isinstance(scope_spans, list):
+                reason = "each must be an object with a list scopeSpans"
+                out.items.append((InvalidEvent("resourceSpans", reason, "type"), orjson.dumps(rs)))
                 continue
             resource = rs.get("resource") if isinstance(rs.get("resource"), dict) else {}
             res_attrs = attribute_map(resource.get("attributes"))
-            for ss in rs.get("scopeSpans") or ():
-                if not isinstance(ss, dict):
+            for ss in scope_spans:
+                spans = (ss.get("spans") or []) if isinstance(ss, dict) else None
+                if not isinstance(spans, list):
+                    reason = "each must be an object with a list spans"
+                    out.items.append((InvalidEvent("scopeSpans", reason, "type"), _scope(resource, ss)))
                     continue
-                for span in ss.get("spans") or ():
+                for span in spans:
                     self._one(out, span, res_attrs, resource, ss.get("scope"))
         return out
 
@@ -207,7 +214,8 @@ class OtlpJsonAdapter:
             return
         attrs = attribute_map(span.get("attributes"))
         model = attrs.get("gen_ai.request.model") or attrs.get("gen_ai.response.model")
-        if model is None or attrs.get("gen_ai.operation.name") in NOT_MODEL_CALLS:
+        operation = attrs.get("gen_ai.operation.name")
+        if model is None or (isinstance(operation, str) and operation in NOT_MODEL_CALLS):
             out.skipped += 1
             return
         record = _single(resource, scope, span)
@@ -280,6 +288,11 @@ def _load_request(raw: bytes, max_bytes: int) -> dict | InvalidEvent:
     if not isinstance(request.get("resourceSpans"), list):
         return InvalidEvent("resourceSpans", "missing or not a list: not an OTLP/JSON trace export request", "missing")
     return request
+
+
+def _scope(resource: dict, scope_spans: object) -> bytes:
+    """A malformed scopeSpans entry inside an export request of its own (for the DLQ)."""
+    return orjson.dumps({"resourceSpans": [{"resource": resource, "scopeSpans": [scope_spans]}]})
 
 
 def _single(resource: dict, scope: object, span: object) -> bytes:
