@@ -211,11 +211,13 @@ class Settings(BaseSettings):
     )
     otlp_account_attribute: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["enduser.id", "user.id"],
+        min_length=1,
         description="otlp_json: span or resource attribute(s) holding the account id, tried in order, span "
         "before resource (comma-separated)",
     )
     litellm_account_field: Annotated[list[LiteLLMAccountField], NoDecode] = Field(
         default_factory=lambda: ["team_id", "key_hash"],
+        min_length=1,
         description="litellm: payload field(s) holding the account id, tried in order: team_id, org_id, "
         "key_hash, user_id (metadata.user_api_key_*) or end_user (comma-separated)",
     )

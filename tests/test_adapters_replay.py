@@ -90,3 +90,15 @@ def test_replay_format_default_comes_from_the_setting(tmp_path, monkeypatch):
             "--stats", str(tmp_path / "s.json"), "--no-progress"]
     assert main(argv) == 0
     assert orjson.loads((tmp_path / "s.json").read_bytes())["valid"] == 3
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("input_format", "protobuf", "DISTILLWATCH_INPUT_FORMAT"),
+    ("otlp_account_attribute", "", "DISTILLWATCH_OTLP_ACCOUNT_ATTRIBUTE"),
+    ("litellm_account_field", "", "DISTILLWATCH_LITELLM_ACCOUNT_FIELD"),
+    ("litellm_account_field", "team_id,team", "'team_id', 'org_id', 'key_hash', 'user_id' or 'end_user'"),
+])
+def test_input_format_settings_refuse_what_no_adapter_can_use(monkeypatch, capsys, field, value, message):
+    monkeypatch.setenv(f"DISTILLWATCH_{field.upper()}", value)
+    assert main(["settings"]) == 2
+    assert message in capsys.readouterr().err
