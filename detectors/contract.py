@@ -106,12 +106,15 @@ import orjson
 
 __all__ = [
     "CODES",
+    "MAX_BATCH_BYTES",
+    "MAX_BATCH_EVENTS",
     "MAX_EVENT_BYTES",
     "SCHEMA_PATH",
     "SCHEMA_VERSION",
     "Event",
     "InvalidEvent",
     "decode",
+    "decode_message",
     "format_timestamp",
     "from_mapping",
     "parse_timestamp",
@@ -669,6 +672,13 @@ def _raw_size(raw: object, max_bytes: int) -> int:
     raise InvalidEvent(None, f"event must be bytes or str, got {type(raw).__name__}", "json")
 
 
+def _json_error(exc: orjson.JSONDecodeError) -> InvalidEvent:
+    msg = exc.msg
+    if msg.startswith("str is not valid UTF-8"):
+        return InvalidEvent(None, f"invalid UTF-8: {msg}", "utf8")
+    return InvalidEvent(None, f"invalid JSON: {msg} at char {exc.pos}", "json")
+
+
 def decode(raw: bytes | bytearray | memoryview | str, *, max_bytes: int = MAX_EVENT_BYTES) -> Event:
     """Decode and validate one raw event (a JSON object in UTF-8).
 
@@ -692,10 +702,88 @@ def decode(raw: bytes | bytearray | memoryview | str, *, max_bytes: int = MAX_EV
     try:
         obj = _loads(raw)
     except _JSONDecodeError as exc:
-        msg = exc.msg
-        if msg.startswith("str is not valid UTF-8"):
-            raise InvalidEvent(None, f"invalid UTF-8: {msg}", "utf8") from None
-        raise InvalidEvent(None, f"invalid JSON: {msg} at char {exc.pos}", "json") from None
+        raise _json_error(exc) from None
     if type(obj) is not dict:
         raise InvalidEvent(None, f"event must be a JSON object, got {_json_type(obj)}", "not_object")
     return from_mapping(obj)
+
+
+#: Caps of one message that carries several events (JSON array or NDJSON).
+MAX_BATCH_BYTES = 16 * 1_048_576
+MAX_BATCH_EVENTS = 10_000
+
+
+def decode_message(
+    raw: bytes,
+    *,
+    max_bytes: int = MAX_EVENT_BYTES,
+    max_batch_bytes: int = MAX_BATCH_BYTES,
+    max_events: int = MAX_BATCH_EVENTS,
+) -> list[tuple[bytes, Event | InvalidEvent]]:
+    """Decode one message that holds one event or several, the way log
+    shippers and the OpenTelemetry Collector batch them: a JSON object (one
+    event), a JSON array of objects, or NDJSON (one object per line).
+
+    Returns ``(bytes, result)`` per event in message order: the event's own
+    bytes (the message itself, the line, or — for an array element — its
+    compact JSON re-serialisation) and the :class:`Event` or the
+    :class:`InvalidEvent` it raised, so one bad event never sinks its
+    neighbours. A message that is none of these (or over ``max_batch_bytes``,
+    or with more than ``max_events`` events) is one invalid entry.
+
+    >>> [type(r).__name__ for _, r in decode_message(b'[{"request_id": "r"}, 7]')]
+    ['InvalidEvent', 'InvalidEvent']
+    >>> ok = b'{"request_id":"r1","timestamp":1.8e9,"account_id":"a","model":"m","status_code":200}'
+    >>> [r.request_id for _, r in decode_message(ok + b"\\n" + ok.replace(b"r1", b"r2") + b"\\n")]
+    ['r1', 'r2']
+    """
+    size = len(raw)
+    if size <= max_bytes and raw[:1] == b"{" and b"\n" not in raw:  # the common case: one compact event
+        try:
+            return [(raw, decode(raw, max_bytes=max_bytes))]
+        except InvalidEvent as exc:
+            return [(raw, exc)]
+    if size > max_batch_bytes:
+        return [(raw, InvalidEvent(None, f"message is {size} bytes, limit is {max_batch_bytes}", "too_large"))]
+    try:
+        obj = _loads(raw)
+    except _JSONDecodeError as exc:
+        if b"\n" not in raw.strip():
+            return [(raw, _json_error(exc))]
+        lines = [line for line in raw.splitlines() if line.strip()]
+        if len(lines) > max_events:
+            return [(raw, InvalidEvent(None, f"message holds {len(lines)} lines, limit is {max_events}",
+                                       "too_large"))]
+        out: list[tuple[bytes, Event | InvalidEvent]] = []
+        for line in lines:
+            try:
+                out.append((line, decode(line, max_bytes=max_bytes)))
+            except InvalidEvent as err:
+                out.append((line, err))
+        return out
+    if type(obj) is dict:
+        if size > max_bytes:
+            return [(raw, InvalidEvent(None, f"event is {size} bytes, limit is {max_bytes}", "too_large"))]
+        try:
+            return [(raw, from_mapping(obj))]
+        except InvalidEvent as err:
+            return [(raw, err)]
+    if type(obj) is not list:
+        return [(raw, InvalidEvent(None, f"event must be a JSON object, got {_json_type(obj)}", "not_object"))]
+    if len(obj) > max_events:
+        return [(raw, InvalidEvent(None, f"message holds {len(obj)} events, limit is {max_events}", "too_large"))]
+    out = []
+    for item in obj:
+        data = orjson.dumps(item)
+        if type(item) is not dict:
+            out.append((data, InvalidEvent(None, f"event must be a JSON object, got {_json_type(item)}",
+                                           "not_object")))
+        elif len(data) > max_bytes:
+            out.append((data, InvalidEvent(None, f"event is {len(data)} bytes, limit is {max_bytes}",
+                                           "too_large")))
+        else:
+            try:
+                out.append((data, from_mapping(item)))
+            except InvalidEvent as err:
+                out.append((data, err))
+    return out

@@ -76,7 +76,14 @@ EARLY_PREFIX_CONTENT = 0.8
 EARLY_PREFIX_STRENGTH = 0.6
 
 _CTX_MAGIC = b"DWC"
-CONTEXT_VERSION = 1
+CONTEXT_VERSION = 2  # 2: + the count of mature scorings (version 1 is read with a count of 0)
+
+#: Once a partition's anomaly model is warm, it and the population baselines
+#: learn from every LEARN_EVERY-th mature scoring of the partition (a uniform
+#: sample); the scorings in between are scored by the model only when the
+#: account has content evidence, since without it the score is 0 whatever the
+#: model says.
+LEARN_EVERY = 4
 
 
 def request_hash(request_id: str) -> int:
@@ -133,17 +140,18 @@ class PartitionContext:
     read (another schema, another river version) starts afresh on its own.
     """
 
-    __slots__ = ("calendar", "anomaly", "labels", "population")
+    __slots__ = ("calendar", "anomaly", "labels", "population", "scorings")
 
     def __init__(self, calendar=None, anomaly=None, labels=None, population=None):
         self.calendar = calendar if calendar is not None else ModelCalendar()
         self.anomaly = anomaly if anomaly is not None else AnomalyModel()
         self.labels = labels if labels is not None else LabelModel()
         self.population = population if population is not None else PopulationStats()
+        self.scorings = 0  # mature scorings since the anomaly model was warm (learning sample clock)
 
     def to_bytes(self) -> bytes:
         cal = self.calendar.first_seen
-        parts = [_CTX_MAGIC, bytes([CONTEXT_VERSION]), struct.pack("<I", len(cal))]
+        parts = [_CTX_MAGIC, bytes([CONTEXT_VERSION]), struct.pack("<QI", self.scorings, len(cal))]
         parts += [struct.pack("<Id", h, t) for h, t in cal.items()]
         for model in (self.anomaly, self.labels, self.population):
             blob = model.to_bytes()
@@ -155,11 +163,15 @@ class PartitionContext:
     def from_bytes(cls, data: bytes | None) -> PartitionContext:
         """A context from stored bytes; whatever cannot be read starts afresh."""
         ctx = cls()
-        if not data or data[:3] != _CTX_MAGIC or len(data) < 8 or data[3] != CONTEXT_VERSION:
+        if not data or data[:3] != _CTX_MAGIC or len(data) < 8 or data[3] not in (1, CONTEXT_VERSION):
             return ctx
         try:
-            (count,) = struct.unpack_from("<I", data, 4)
-            off = 8
+            if data[3] == 1:
+                (count,) = struct.unpack_from("<I", data, 4)
+                off = 8
+            else:
+                ctx.scorings, count = struct.unpack_from("<QI", data, 4)
+                off = 16
             for _ in range(count):
                 h, t = struct.unpack_from("<Id", data, off)
                 ctx.calendar.first_seen[h] = t
@@ -235,9 +247,10 @@ class Detector:
         Returns False when ``ev`` is a duplicate delivery (its request id was
         seen recently for this account); the state is then unchanged.
         """
-        if state.dedup_seen(request_hash(ev.request_id)):
+        rh = request_hash(ev.request_id)
+        if state.dedup_seen(rh):
             return False
-        absorb(state, ev, ctx.calendar if ctx is not None else None)
+        absorb(state, ev, ctx.calendar if ctx is not None else None, rh >> 7)
         rules = self.rules
         if state.n < rules.early_events:
             return True
@@ -278,18 +291,31 @@ class Detector:
 
         With ``learn``, the anomaly model scores the account *then* learns it
         (score before learn; it keeps anomalies out of its own baseline) and the
-        population baselines take the account in.
+        population baselines take the account in — every time while the model
+        warms up, then for every :data:`LEARN_EVERY`-th such call of the
+        partition. Otherwise the model scores the account only when it has
+        content evidence (``anomaly_evidence`` is 0 when it was not asked).
         """
         feats = features(state, now=now)
-        if ctx is not None:
-            x = {k: v for k, v in feats.items() if k not in MODEL_EXCLUDED}
-            model = ctx.anomaly
-            raw = model.update(x) if learn else model.score_one(x)
+        if ctx is None:
+            return feats, self.rules.score(feats)
+        x = {k: v for k, v in feats.items() if k not in MODEL_EXCLUDED}
+        p = ctx.labels.predict_proba_one(x)
+        feats["label_probability"] = p if p is not None else 0.0
+        model = ctx.anomaly
+        if learn and model.is_warm:
+            ctx.scorings += 1
+            learn = ctx.scorings % LEARN_EVERY == 0
+        if learn:
+            raw = model.update(x)
             feats["anomaly_evidence"] = model.anomaly_evidence(raw) if model.is_warm else 0.0
-            p = ctx.labels.predict_proba_one(x)
-            feats["label_probability"] = p if p is not None else 0.0
-            if learn:
-                ctx.population.update(feats)
+            ctx.population.update(feats)
+            return feats, self.rules.score(feats)
+        feats["anomaly_evidence"] = 0.0
+        a = self.rules.score(feats)
+        if a.content == 0.0 or not model.is_warm:
+            return feats, a  # the model's evidence could not change the score
+        feats["anomaly_evidence"] = model.anomaly_evidence(model.score_one(x))
         return feats, self.rules.score(feats)
 
     def _score(

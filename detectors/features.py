@@ -137,6 +137,37 @@ def network_prefix(ip: str) -> str:
         return ip
 
 
+#: Memo of identifier -> stable_hash (models, key ids: few, and seen on every event).
+_ID_MEMO: dict[str, int] = {}
+
+
+def id_hash(s: str) -> int:
+    """:func:`stable_hash`, memoised for identifiers that recur (cleared when full)."""
+    h = _ID_MEMO.get(s)
+    if h is None:
+        if len(_ID_MEMO) >= _PREFIX_MEMO_MAX:
+            _ID_MEMO.clear()
+        h = _ID_MEMO[s] = stable_hash(s)
+    return h
+
+
+#: Memo of address -> prefix hash (a pure function's results; cleared when full).
+_PREFIX_MEMO: dict[str, int] = {}
+_PREFIX_MEMO_MAX = 65536
+
+
+def prefix_hash(ip: str) -> int:
+    """:func:`stable_hash` of :func:`network_prefix`, memoised: busy addresses
+    recur, and parsing an IPv6 address costs more than the rest of an event's
+    bookkeeping."""
+    h = _PREFIX_MEMO.get(ip)
+    if h is None:
+        if len(_PREFIX_MEMO) >= _PREFIX_MEMO_MAX:
+            _PREFIX_MEMO.clear()
+        h = _PREFIX_MEMO[ip] = stable_hash(network_prefix(ip))
+    return h
+
+
 class ModelCalendar:
     """When the population first used each model (bounded; event time).
 
@@ -163,8 +194,23 @@ class ModelCalendar:
         return first
 
 
-def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None) -> None:
-    """Fold one (already de-duplicated) event into ``state``."""
+#: Prompt text is analysed (reasoning elicitation, word pairs for templates and
+#: topic breadth) for every event of an account's first TEXT_FULL_EVENTS, then
+#: for one event in TEXT_SAMPLE, chosen by the request id's hash (so replay and
+#: the worker choose the same). The elicitation mean then moves TEXT_SAMPLE
+#: times as far per analysed event: the same memory in events, a quarter of
+#: the cost. Exact-repeat and model-sweep checks see every prompt.
+TEXT_FULL_EVENTS = 64
+TEXT_SAMPLE = 4
+
+
+def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None, sample: int = 0) -> None:
+    """Fold one (already de-duplicated) event into ``state``.
+
+    ``sample`` is any stable hash of the event (the engine passes the request
+    id's): it picks the events whose prompt text is analysed once the account
+    has :data:`TEXT_FULL_EVENTS` events (see :data:`TEXT_SAMPLE`).
+    """
     ts = ev.ts
     n = state.n
     last = state.last_ts
@@ -178,8 +224,11 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
     else:
         dt = ts - last
         if dt > 0.0:
-            for i, tau in enumerate(_TAUS):
-                rates[i] = rates[i] * _EXP(-dt / tau) + 1.0
+            t0, t1, t2, t3 = _TAUS
+            rates[0] = rates[0] * _EXP(-dt / t0) + 1.0
+            rates[1] = rates[1] * _EXP(-dt / t1) + 1.0
+            rates[2] = rates[2] * _EXP(-dt / t2) + 1.0
+            rates[3] = rates[3] * _EXP(-dt / t3) + 1.0
             # inter-arrival gap statistics on a log scale (robust to bursts)
             g = _LOG(dt + 1e-3)
             a = 1.0 / n if n < PROFILE_WINDOW else _MIN_ALPHA
@@ -204,10 +253,10 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
 
     # who and where
     if ev.api_key_id:
-        add_capped(state.keys, stable_hash(ev.api_key_id))
+        add_capped(state.keys, id_hash(ev.api_key_id))
     if ev.client_ip:
-        add_capped(state.prefixes, stable_hash(network_prefix(ev.client_ip)))
-    model_h = stable_hash(ev.model)
+        add_capped(state.prefixes, prefix_hash(ev.client_ip))
+    model_h = id_hash(ev.model)
     add_capped(state.models, model_h)
     new_model = 0.0
     if calendar is not None:
@@ -220,24 +269,28 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
 
     # what the prompt looks like (text reduced to fingerprints here, then dropped)
     text = ev.prompt_text
-    repeat = sweep = elicit = 0.0
+    repeat = sweep = 0.0
+    elicit = None  # not analysed: the elicitation mean keeps its value
     if text:
-        elicit = 1.0 if elicits_reasoning(text) else 0.0
         th = stable_hash(text[:2000])
         ring, models = state.recent_text, state.recent_model
-        for i in range(RECENT_PROMPTS):
-            if ring[i] == th:
-                repeat = 1.0
-                if models[i] != model_h:
+        if th in ring:
+            repeat = 1.0
+            for i in range(RECENT_PROMPTS):
+                if ring[i] == th and models[i] != model_h:
                     sweep = 1.0
-        pairs = word_pairs(text)
-        if pairs:
-            _template_observe(state, min(pairs) or 1)
-            _topic_observe(state, pairs, repeat)
+        if n <= TEXT_FULL_EVENTS or sample % TEXT_SAMPLE == 0:
+            elicit = 1.0 if elicits_reasoning(text) else 0.0
+            pairs = word_pairs(text)
+            if pairs:
+                _template_observe(state, min(pairs) or 1)
+                _topic_observe(state, pairs, repeat)
         pos = state.recent_pos
         ring[pos] = th
         models[pos] = model_h
         state.recent_pos = (pos + 1) % RECENT_PROMPTS
+    else:
+        elicit = 0.0
 
     # usage.output_tokens counts every choice of an n > 1 request: lengths are per choice
     choices = ev.n or 1
@@ -270,19 +323,24 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
     )
     a = 1.0 / n if n < PROFILE_WINDOW else _MIN_ALPHA
     p = state.profile
+    for i in _EVERY_EVENT:
+        p[i] += a * (x[i] - p[i])
+    if elicit is not None:
+        if n > TEXT_FULL_EVENTS:
+            a = min(1.0, a * TEXT_SAMPLE)
+        p[P_ELICIT] += a * (elicit - p[P_ELICIT])
     known = state.known
-    for i in range(N_PROFILE):
+    for i in KNOWN_FIELDS:
         v = x[i]
-        if v is None:
-            continue
-        if i in KNOWN_FIELDS:
+        if v is not None:
             # mean over the events that carried the value
             w = known[i] + 1.0
             known[i] = w if w < PROFILE_WINDOW else PROFILE_WINDOW
-            b = 1.0 / known[i]
-            p[i] += b * (v - p[i])
-        else:
-            p[i] += a * (v - p[i])
+            p[i] += (1.0 / known[i]) * (v - p[i])
+
+
+#: Profile fields every event updates (the rest: KNOWN_FIELDS, and elicitation when analysed).
+_EVERY_EVENT = tuple(i for i in range(N_PROFILE) if i not in KNOWN_FIELDS and i != P_ELICIT)
 
 
 def _template_observe(state: AccountState, sig: int) -> None:

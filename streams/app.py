@@ -6,8 +6,9 @@
     api-requests-rekeyed ──┤
     distillwatch-evidence ─┤
     analyst-labels ────────┴─► detect agent
-        │ invalid ─────────────────────► api-requests-dlq (original bytes, reason in headers)
-        │ key missing / not the account ► api-requests-rekeyed (key = account_id)
+        │ a message holds one event, a JSON array of events or NDJSON (detectors.contract.decode_message)
+        │ invalid ─────────────────────► api-requests-dlq (the event's bytes, reason in headers)
+        │ account's partition ≠ this one ► api-requests-rekeyed (to that partition; a batch stays a batch)
         │ Detector.process(state, event, ctx) — the code replay runs
         ├─► account-state table, partition-context table (changelog-backed, versioned bytes)
         ├─► abuse-alerts (JSON, key = account_id)
@@ -21,9 +22,10 @@ The agent is thin: it decodes, calls :class:`detectors.engine.Detector`, and
 emits; all detection logic lives in ``detectors/``. The web server has
 ``/metrics`` and ``/healthz`` (open) and the admin views of
 :mod:`streams.explain` (bearer token). The table is keyed by the
-account id and co-partitioned with the input: an event reaches the worker that
-owns its account's state, because it is keyed by account on the input topic or
-re-keyed through the re-key topic first.
+account id and co-partitioned with the input: an event is processed where it
+arrives when that is its account's partition (Kafka's default murmur2
+partitioner, keyed by account id), else it is routed through the re-key topic
+to that partition first — keyless, mis-keyed and batched input alike.
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ from dataclasses import dataclass
 import faust
 import orjson
 
+from detectors.adapters import joiner
 from detectors.contract import InvalidEvent
 from detectors.coordination import Evidence, Fingerprint, FingerprintIndex
-from detectors.engine import Detector, PartitionContext
+from detectors.engine import Detector, PartitionContext, partition_for
 from detectors.labels import decode_label
 from detectors.rules import Rules
 
@@ -48,13 +51,14 @@ from .kafka_security import faust_credentials
 from .metrics import ClusterTracker, Metrics
 from .settings import Settings
 
-__all__ = ["build_app", "Components", "DLQ_REASON_HEADER", "DLQ_FIELD_HEADER", "DLQ_CODE_HEADER"]
+__all__ = ["build_app", "Components", "DLQ_REASON_HEADER", "DLQ_FIELD_HEADER", "DLQ_CODE_HEADER", "DLQ_INDEX_HEADER"]
 
 log = logging.getLogger(__name__)
 
 DLQ_REASON_HEADER = "distillwatch-error"
 DLQ_FIELD_HEADER = "distillwatch-error-field"
 DLQ_CODE_HEADER = "distillwatch-error-code"
+DLQ_INDEX_HEADER = "distillwatch-batch-index"  # position of the event in a message that carried several
 TABLE_NAME = "account-state"
 CONTEXT_TABLE = "partition-context"
 FINGERPRINT_TABLE = "fingerprint-index"
@@ -123,6 +127,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     contexts = ContextCache(detector, contexts_table, settings.context_checkpoint_seconds)
     actions = Actions(settings, app, metrics, contexts.loaded) if settings.actions_enabled else None
     decode_message = settings.input_decoder()
+    join = joiner(settings.input_format)
     skipped = metrics.records_skipped.labels(settings.input_format)
     rekey_name = settings.rekey_topic
     evidence_name = settings.evidence_topic
@@ -200,41 +205,56 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         if message.topic == labels_name:
             await handle_label(message)
             return
-        # one message may hold several records (input adapters): each is handled alone
+        value = message.value if message.value is not None else b""
         t0 = time.perf_counter()
-        decoded = decode_message(message.value if message.value is not None else b"")
-        stage["decode"].observe(time.perf_counter() - t0)
+        decoded = decode_message(value)  # one record, or several (a batch, an OTLP request, LiteLLM lines)
+        t1 = time.perf_counter()
+        stage["decode"].observe(t1 - t0)
         if decoded.skipped:
             skipped.inc(decoded.skipped)
-        for ev, record in decoded.items:
-            await handle_event(message, ev, record)
+        results = decoded.items
+        batch = len(results) > 1
+        reroute: dict[int, list[tuple[bytes, str]]] = {}
+        for index, (data, ev) in enumerate(results):
+            if type(ev) is InvalidEvent:
+                await reject(message, data, ev, index if batch else None)
+                continue
+            account_key = ev.account_id.encode()
+            home = partition_for(account_key, parts)
+            if home != message.partition:  # its state lives in another partition
+                if message.topic == rekey_name:  # never loop: we routed it ourselves
+                    log.error("re-keyed event for partition %d arrived on %d; dropped", home, message.partition)
+                    continue
+                reroute.setdefault(home, []).append((data, ev.account_id))
+                continue
+            await process(ev, account_key, message.partition, t1)
+            t1 = time.perf_counter()
+        for home, items in reroute.items():
+            # one message per target partition: a batch stays a batch on the re-key topic
+            metrics.rekeyed.inc(len(items))
+            if len(items) == 1:
+                await rekey.send(key=items[0][1].encode(), value=items[0][0], partition=home)
+            else:  # in the input format, so the re-key topic reads like the input topic
+                await rekey.send(key=None, value=join([data for data, _ in items]), partition=home)
 
-    async def handle_event(message, ev, record: bytes) -> None:
-        key = message.key
-        if isinstance(ev, InvalidEvent):
-            metrics.rejected(ev)
-            headers = [
-                (DLQ_REASON_HEADER, str(ev).encode()),
-                (DLQ_CODE_HEADER, ev.code.encode()),
-                ("distillwatch-source", f"{message.topic}/{message.partition}/{message.offset}".encode()),
-            ]
-            if ev.field:
-                headers.append((DLQ_FIELD_HEADER, ev.field.encode()))
-            await dlq.send(key=key, value=record if message.value is not None else None, headers=headers)
-            return
-        account_key = ev.account_id.encode()
-        if key != account_key:
-            if message.topic == rekey_name:  # never loop: we keyed it ourselves
-                log.error("re-keyed message with key %r for another account; dropped", key)
-                return
-            metrics.rekeyed.inc()
-            await rekey.send(key=account_key, value=record)  # this record alone, in the input format
-            return
-        t1 = time.perf_counter()
+    async def reject(message, data: bytes, exc: InvalidEvent, index: int | None) -> None:
+        metrics.rejected(exc)
+        headers = [
+            (DLQ_REASON_HEADER, str(exc).encode()),
+            (DLQ_CODE_HEADER, exc.code.encode()),
+            ("distillwatch-source", f"{message.topic}/{message.partition}/{message.offset}".encode()),
+        ]
+        if exc.field:
+            headers.append((DLQ_FIELD_HEADER, exc.field.encode()))
+        if index is not None:
+            headers.append((DLQ_INDEX_HEADER, str(index).encode()))
+        await dlq.send(key=message.key, value=data, headers=headers)
+
+    async def process(ev, account_key: bytes, partition: int, t1: float) -> None:
         state = detector.load_state(ev.account_id, table.get(account_key))
         alerts: list[dict] = []
         fps: list = []
-        ctx = contexts.get(message.partition)
+        ctx = contexts.get(partition)
         scored_at, change_ts = state.n_scored_at, state.change_ts
         if not detector.process(state, ev, alerts, ctx, fps):
             metrics.duplicate.inc()
@@ -245,11 +265,11 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         if actions is not None:
             actions.seen(ev.account_id, ev.ts)  # the circuit breaker's count of active accounts
         metrics.processed(ev.ts, time.time())
-        metrics.scoring(state, scored_at, change_ts, message.partition, min_events)
+        metrics.scoring(state, scored_at, change_ts, partition, min_events)
         data = state.to_bytes()
         metrics.state_bytes.observe(len(data))
         table[account_key] = data
-        contexts.maybe_checkpoint(message.partition)
+        contexts.maybe_checkpoint(partition)
         t3 = time.perf_counter()
         stage["state_write"].observe(t3 - t2)
         await emit(account_key, alerts, fps)

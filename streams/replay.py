@@ -1,9 +1,9 @@
 """Offline replay: run the live detection code over a JSON Lines file.
 
 Events are read in file order and go through exactly what the worker's agent
-runs — the input format's decoder (:func:`detectors.adapters.decoder`; one
-line is one Kafka message's value, which for ``otlp_json`` and ``litellm`` may
-hold several records) then
+runs — the input format's decoder (:func:`detectors.adapters.decoder`: one
+line is one Kafka message's value, which may hold several records: a JSON
+array or NDJSON of v1 events, an OTLP export request, LiteLLM payloads) then
 :meth:`detectors.engine.Detector.process` — with the per-account states kept in
 a dict instead of a Faust table, and the partitions, population contexts and
 coordination of the live topology emulated in-process
@@ -43,7 +43,7 @@ class ReplayError(RuntimeError):
 
 @dataclass
 class ReplayStats:
-    events: int = 0  # records read: one per non-blank line in v1, one per span or payload in other formats
+    events: int = 0  # records read: one per v1 event (a line may hold several), span or payload
     valid: int = 0  # processed by the detector
     invalid: int = 0  # rejected, written to the DLQ
     duplicates: int = 0  # repeated request ids, counted once
@@ -104,6 +104,7 @@ def replay(
     detector: Detector | None = None,
     partitions: int = 8,
     max_event_bytes: int = MAX_EVENT_BYTES,
+    max_line_bytes: int = 16 * MAX_EVENT_BYTES,
     decode_message: Callable[[bytes], Decoded] | None = None,
     progress: Callable[[int, int, ReplayStats], None] | None = None,
     progress_every: int = 20_000,
@@ -111,11 +112,11 @@ def replay(
     """Replay ``input_path`` and write alerts (and rejects) as JSON Lines.
 
     ``decode_message`` is the input format's decoder (default: contract v1
-    with ``max_event_bytes``). ``progress(bytes_read, total_bytes, stats)`` is
+    with ``max_event_bytes`` per event and ``max_line_bytes`` per line). ``progress(bytes_read, total_bytes, stats)`` is
     called every ``progress_every`` records and at the end.
     """
     detector = detector or Detector()
-    decode_message = decode_message or decoder("v1", max_event_bytes=max_event_bytes)
+    decode_message = decode_message or decoder("v1", max_event_bytes=max_event_bytes, max_message_bytes=max_line_bytes)
     path = Path(input_path)
     reader, rawf = open_lines(path)
     total = os.fstat(rawf.fileno()).st_size
@@ -140,15 +141,16 @@ def replay(
                     continue
                 decoded = decode_message(record)
                 stats.skipped += decoded.skipped
-                for ev, raw in decoded.items:
+                batch = len(decoded.items) > 1
+                for index, (data, ev) in enumerate(decoded.items):
                     stats.events += 1
                     if progress is not None and stats.events % progress_every == 0:
                         progress(rawf.tell(), total, stats)
-                    if isinstance(ev, InvalidEvent):
+                    if type(ev) is InvalidEvent:
                         stats.invalid += 1
                         stats.invalid_by_reason[ev.code] += 1
                         if dlq is not None:
-                            dlq.write(_dlq_line(lineno, raw, ev))
+                            dlq.write(_dlq_line(lineno, data, ev, index if batch else None))
                         continue
                     if not handle(ev):
                         stats.duplicates += 1
@@ -177,9 +179,10 @@ def replay(
     return stats
 
 
-def _dlq_line(lineno: int, record: bytes, exc: InvalidEvent) -> bytes:
+def _dlq_line(lineno: int, record: bytes, exc: InvalidEvent, index: int | None = None) -> bytes:
     entry: dict[str, Any] = {
         "line": lineno,
+        "index": index,  # position in the line's JSON array, when the line held several events
         "reason": str(exc),
         "code": exc.code,
         "field": exc.field,

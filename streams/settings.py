@@ -112,6 +112,15 @@ class Settings(BaseSettings):
         description="how often each partition's population context (online models) is written to its table",
     )
     max_event_bytes: int = Field(1_048_576, ge=256, le=64 * 1_048_576, description="largest accepted event, bytes")
+    max_message_bytes: int = Field(
+        16 * 1_048_576, ge=256, le=256 * 1_048_576,
+        description="largest accepted input message, bytes (a message may carry several events: a JSON array or "
+        "NDJSON; an OTLP export request; a LiteLLM batch)",
+    )
+    max_message_events: int = Field(
+        10_000, ge=1, le=1_000_000,
+        description="most events accepted in one input message (JSON array or NDJSON; LiteLLM payloads)",
+    )
     rules_file: Path | None = Field(None, description="YAML rules file; the packaged detectors/rules.yaml when unset")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
 
@@ -220,10 +229,6 @@ class Settings(BaseSettings):
         min_length=1,
         description="litellm: payload field(s) holding the account id, tried in order: team_id, org_id, "
         "key_hash, user_id (metadata.user_api_key_*) or end_user (comma-separated)",
-    )
-    max_message_bytes: int = Field(
-        16 * 1_048_576, ge=256, le=256 * 1_048_576,
-        description="largest accepted input message holding several records (otlp_json, litellm), bytes",
     )
 
     # --- Kafka TLS and SASL (streams/kafka_security.py) ---
@@ -453,6 +458,7 @@ class Settings(BaseSettings):
             self.input_format,
             max_event_bytes=self.max_event_bytes,
             max_message_bytes=self.max_message_bytes,
+            max_message_events=self.max_message_events,
             otlp_account_attributes=tuple(self.otlp_account_attribute),
             litellm_account_fields=tuple(self.litellm_account_field),
         )

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detectors.adapters import Decoded, decoder
+from detectors.adapters import Decoded, decoder, joiner
 from detectors.contract import CODES, Event, InvalidEvent, from_mapping
 
 FIXTURES = Path(__file__).parent / "fixtures" / "adapters"
@@ -27,11 +27,11 @@ BTREE = "Explain, step by step, how a B-tree stays balanced."
 
 
 def events(d: Decoded) -> list[Event]:
-    return [ev for ev, _ in d.items if isinstance(ev, Event)]
+    return [ev for _, ev in d.items if isinstance(ev, Event)]
 
 
 def rejects(d: Decoded) -> list[tuple[InvalidEvent, bytes]]:
-    return [(ev, raw) for ev, raw in d.items if isinstance(ev, InvalidEvent)]
+    return [(ev, raw) for raw, ev in d.items if isinstance(ev, InvalidEvent)]
 
 
 def approx_equal(got: Event, want: dict) -> None:
@@ -83,7 +83,7 @@ def test_otlp_bad_span_is_rejected_alone_with_the_source_field_and_its_own_bytes
     # the DLQ record is a complete export request holding just that span, with its resource and scope
     alone = decoder("otlp_json")(raw)
     assert len(alone.items) == 1 and alone.skipped == 0
-    assert isinstance(alone.items[0][0], InvalidEvent)
+    assert isinstance(alone.items[0][1], InvalidEvent)
     (rs,) = orjson.loads(raw)["resourceSpans"]
     assert rs["scopeSpans"][0]["scope"]["name"] == "opentelemetry.instrumentation.openai_v2"
     assert rs["scopeSpans"][0]["spans"][0]["spanId"] == "a3ce929d0e0e4736"
@@ -92,10 +92,10 @@ def test_otlp_bad_span_is_rejected_alone_with_the_source_field_and_its_own_bytes
 def test_otlp_each_valid_record_decodes_alone_to_the_same_event():
     """What the worker forwards to the re-key topic (one span per message) decodes the same."""
     d = decoder("otlp_json")(OTLP)
-    for ev, raw in d.items:
+    for raw, ev in d.items:
         if isinstance(ev, Event):
-            (again,) = decoder("otlp_json")(raw).items
-            assert again[0] == ev
+            ((_, again),) = decoder("otlp_json")(raw).items
+            assert again == ev
 
 
 def test_otlp_account_attribute_is_configurable_and_missing_account_is_rejected():
@@ -117,13 +117,13 @@ def test_otlp_account_attribute_is_configurable_and_missing_account_is_rejected(
 )
 def test_otlp_unreadable_message_is_one_reject_with_the_whole_message(raw, field, code):
     d = decoder("otlp_json")(raw)
-    ((exc, record),) = d.items
+    ((record, exc),) = d.items
     assert (exc.field, exc.code) == (field, code) and record == raw
 
 
 def test_otlp_message_over_the_cap_is_rejected_whole():
     d = decoder("otlp_json", max_message_bytes=1000)(OTLP)
-    ((exc, _),) = d.items
+    ((_, exc),) = d.items
     assert exc.code == "too_large"
 
 
@@ -149,7 +149,7 @@ def test_otlp_span_types_and_times_are_checked_per_span():
         "not a span",
     ]}]}]})
     d = decoder("otlp_json")(msg)
-    got = [(ev.field, ev.code) if isinstance(ev, InvalidEvent) else "ok" for ev, _ in d.items]
+    got = [(ev.field, ev.code) if isinstance(ev, InvalidEvent) else "ok" for _, ev in d.items]
     assert got == [
         "ok",
         ("startTimeUnixNano", "format"),
@@ -222,7 +222,7 @@ def test_litellm_json_array_body_is_read_too():
     """The generic API logger's default log_format, json_array."""
     lines = [orjson.loads(line) for line in LITELLM.split(b"\n")]
     d = decoder("litellm")(orjson.dumps(lines))
-    assert [type(ev) for ev, _ in d.items] == [Event, Event, InvalidEvent, Event]
+    assert [type(ev) for _, ev in d.items] == [Event, Event, InvalidEvent, Event]
 
 
 @pytest.mark.parametrize(
@@ -232,19 +232,19 @@ def test_litellm_json_array_body_is_read_too():
 def test_litellm_bad_lines_do_not_stop_the_good_ones(line, code):
     good = LITELLM.split(b"\n")[0]
     d = decoder("litellm")(good + b"\n" + line + b"\n\n" + good)
-    assert [ev.code if isinstance(ev, InvalidEvent) else "ok" for ev, _ in d.items] == ["ok", code, "ok"]
+    assert [ev.code if isinstance(ev, InvalidEvent) else "ok" for _, ev in d.items] == ["ok", code, "ok"]
 
 
 def test_litellm_line_over_the_event_cap_is_too_large():
     d = decoder("litellm", max_event_bytes=1000)(LITELLM)
-    assert {ev.code for ev, _ in d.items} == {"too_large"}
+    assert {ev.code for _, ev in d.items} == {"too_large"}
 
 
 def test_v1_is_the_default_contract_one_event_per_message():
     raw = (b'{"request_id":"r","timestamp":1795858863,"account_id":"a","model":"m","status_code":200}')
-    ((ev, record),) = decoder("v1")(raw).items
+    ((record, ev),) = decoder("v1")(raw).items
     assert isinstance(ev, Event) and record is raw
-    ((exc, _),) = decoder("v1")(b"{}").items
+    ((_, exc),) = decoder("v1")(b"{}").items
     assert exc.code == "missing"
 
 
@@ -267,14 +267,14 @@ def test_unknown_format_is_refused():
 )
 def test_otlp_malformed_structure_is_rejected_with_its_fragment(message, rejected_fields):
     d = decoder("otlp_json")(message)
-    assert [exc.field for exc, _ in d.items] == rejected_fields and d.skipped == 0
-    for exc, raw in d.items:
+    assert [exc.field for _, exc in d.items] == rejected_fields and d.skipped == 0
+    for raw, exc in d.items:
         assert isinstance(exc, InvalidEvent) and raw and raw != message
 
 
 def test_litellm_empty_message_is_one_reject_not_nothing():
     for message in (b"", b" \n\n"):
-        ((exc, raw),) = decoder("litellm")(message).items
+        ((raw, exc),) = decoder("litellm")(message).items
         assert exc.code == "json" and raw == message
 
 
@@ -316,7 +316,7 @@ LITELLM_LINE = st.dictionaries(LITELLM_KEYS, JSON, max_size=10) | st.dictionarie
 
 def _check(d: Decoded) -> None:
     assert d.skipped >= 0
-    for ev, raw in d.items:
+    for raw, ev in d.items:
         assert isinstance(ev, Event | InvalidEvent) and isinstance(raw, bytes)
         if isinstance(ev, InvalidEvent):
             assert ev.code in CODES
@@ -343,3 +343,20 @@ def test_litellm_never_raises_and_gives_one_item_per_line(lines, as_array):
 def test_any_bytes_are_decoded_or_rejected(raw):
     for fmt in ("otlp_json", "litellm"):
         _check(decoder(fmt)(raw))
+
+
+@pytest.mark.parametrize(("fmt", "message"), [
+    ("otlp_json", OTLP),
+    ("litellm", LITELLM),
+    ("v1", b'[{"request_id":"a","timestamp":1795858863,"account_id":"x","model":"m","status_code":200},'
+           b'{"request_id":"b","timestamp":1795858864,"account_id":"y","model":"m","status_code":429}]'),
+])
+def test_joined_records_decode_to_the_same_results(fmt, message):
+    """What the worker sends to the re-key topic for one partition reads back record for record."""
+    decode_message = decoder(fmt)
+    items = decode_message(message).items
+    again = decode_message(joiner(fmt)([raw for raw, _ in items])).items
+    assert [(raw, str(ev) if isinstance(ev, InvalidEvent) else ev) for raw, ev in again] == [
+        (raw, str(ev) if isinstance(ev, InvalidEvent) else ev) for raw, ev in items
+    ]
+    assert len(items) >= 2

@@ -4,8 +4,10 @@ Simulated traffic, re-encoded in the source format several records per
 message (tests/adapter_traffic.py), goes through a ``distillwatch worker``
 with ``DISTILLWATCH_INPUT_FORMAT`` set; the alerts must be exactly those
 ``replay --format`` raises from the same messages. Then the producer fixture
-(tests/fixtures/adapters) arrives without a key: its bad record must reach the
-DLQ alone with the source field named, its good records be re-keyed and
+(tests/fixtures/adapters) arrives without a key on a partition that owns none
+of its accounts: its bad record must reach the DLQ alone with the source field
+and its position named, its good records be routed through the re-key topic
+(joined in the source format, one message per target partition) and
 processed, and (OTLP) its non-GenAI spans be counted as skipped.
 """
 
@@ -13,10 +15,13 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from kafka import KafkaProducer
 
 import simulator
-from detectors.engine import Detector
-from streams.app import DLQ_CODE_HEADER, DLQ_FIELD_HEADER
+from detectors.adapters import decoder
+from detectors.contract import Event
+from detectors.engine import Detector, partition_for
+from streams.app import DLQ_CODE_HEADER, DLQ_FIELD_HEADER, DLQ_INDEX_HEADER
 from streams.replay import replay
 from tests.adapter_traffic import ENCODERS, batched
 from tests.kafkautil import consume, produce
@@ -55,19 +60,30 @@ def test_worker_reads_the_format_and_raises_the_alerts_replay_raises(worker_fact
     assert values['distillwatch_events_total{outcome="valid"}'] == stats.valid
     assert values['distillwatch_events_total{outcome="duplicate"}'] == stats.duplicates
 
-    # the producer's own output, keyless, after the stream (so it cannot change the alerts above)
-    produce(kafka_bootstrap, s.input_topic, [(None, fixture)])
+    # the producer's own output, keyless, after the stream (so it cannot change the alerts above),
+    # on a partition that owns none of its accounts
+    accounts = {ev.account_id for _, ev in decoder(fmt)(fixture).items if isinstance(ev, Event)}
+    homes = {partition_for(a.encode(), s.partitions) for a in accounts}
+    elsewhere = min(set(range(s.partitions)) - homes)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    producer.send(s.input_topic, value=fixture, partition=elsewhere).get(timeout=30)
+    producer.close()
     (dlq,) = consume(kafka_bootstrap, s.dlq_topic, until=lambda r: len(r) >= 1, timeout=60)
     headers = dict(dlq.headers)
     assert headers[DLQ_FIELD_HEADER] == bad_field and headers[DLQ_CODE_HEADER] == b"range"
+    assert headers[DLQ_INDEX_HEADER] == b"2"  # the third record of the message
     assert dlq.value != fixture and b"-5" in dlq.value  # the bad record alone, not the whole message
     _, values = _wait_for_metrics(s, lambda v: v['distillwatch_events_total{outcome="valid"}'] >= stats.valid + 3)
     assert values['distillwatch_events_total{outcome="rekeyed"}'] == 3
     assert values['distillwatch_events_total{outcome="valid"}'] == stats.valid + 3
     assert values['distillwatch_events_total{outcome="invalid"}'] == 1
     assert values[f'distillwatch_input_records_skipped_total{{format="{fmt}"}}'] == fixture_skipped
-    rekeyed = consume(kafka_bootstrap, s.rekey_topic, until=lambda r: len(r) >= 3, timeout=60)
-    assert len(rekeyed) == 3 and all(len(m.value) < len(fixture) for m in rekeyed)
+    # the re-key topic carries the records in the input format, joined per target partition
+    rekeyed = consume(kafka_bootstrap, s.rekey_topic, until=lambda r: len(r) >= 1, timeout=60)
+    records = [(m.partition, ev) for m in rekeyed for _, ev in decoder(fmt)(m.value).items]
+    assert len(records) == 3 and all(isinstance(ev, Event) for _, ev in records)
+    assert all(p == partition_for(ev.account_id.encode(), s.partitions) for p, ev in records)
+    assert len(rekeyed) < 3  # the two records of one account travelled as one message
 
 
 def worker_settings_decoder(fmt: str):

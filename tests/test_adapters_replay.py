@@ -37,7 +37,7 @@ def test_simulated_requests_survive_the_round_trip_but_for_the_documented_losses
     decode_message = decoder(fmt)
     n = 0
     for _, message in batched(simulated, ENCODERS[fmt]):
-        for ev, _ in decode_message(message).items:
+        for _, ev in decode_message(message).items:
             assert isinstance(ev, Event), ev
             want = originals[ev.request_id]
             for name in Event.__slots__:

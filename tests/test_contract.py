@@ -951,3 +951,67 @@ def test_property_decoder_and_schema_agree(schema_validator, obj):
             return
         decoder_ok = False
     assert decoder_ok == schema_validator.is_valid(orjson.loads(raw)), obj
+
+
+# -- several events in one message (JSON array, NDJSON) -----------------------------
+
+
+def _ok(rid: str, account: str = "a") -> dict:
+    return {"request_id": rid, "timestamp": 1.8e9, "account_id": account, "model": "m", "status_code": 200}
+
+
+def test_decode_message_array_keeps_good_events_next_to_bad_ones():
+    import orjson
+
+    from detectors.contract import decode_message
+
+    msg = orjson.dumps([_ok("r1"), {"request_id": "r2"}, 42, _ok("r3", "b")])
+    out = decode_message(msg)
+    assert [type(r).__name__ for _, r in out] == ["Event", "InvalidEvent", "InvalidEvent", "Event"]
+    assert out[1][1].code == "missing" and out[2][1].code == "not_object"
+    assert orjson.loads(out[3][0]) == _ok("r3", "b")  # each element's own bytes, for the DLQ or re-keying
+
+
+def test_decode_message_ndjson_with_crlf_and_blank_lines():
+    import orjson
+
+    from detectors.contract import decode_message
+
+    msg = b"\r\n".join([orjson.dumps(_ok("r1")), b"", b"{not json", orjson.dumps(_ok("r2")), b""])
+    out = decode_message(msg)
+    assert [getattr(r, "request_id", getattr(r, "code", None)) for _, r in out] == ["r1", "json", "r2"]
+    assert out[1][0] == b"{not json"
+
+
+def test_decode_message_single_events_compact_and_pretty_printed():
+    import orjson
+
+    from detectors.contract import decode_message
+
+    for msg in (orjson.dumps(_ok("r1")), orjson.dumps(_ok("r1"), option=orjson.OPT_INDENT_2)):
+        [(data, ev)] = decode_message(msg)
+        assert data == msg and ev.request_id == "r1"
+    [(_, err)] = decode_message(b"{broken")
+    assert err.code == "json"
+    [(_, err)] = decode_message(b"\xff\xfe")
+    assert err.code == "utf8"
+    [(_, err)] = decode_message(b'"just a string"')
+    assert err.code == "not_object"
+
+
+def test_decode_message_caps():
+    import orjson
+
+    from detectors.contract import decode_message
+
+    many = orjson.dumps([_ok(f"r{i}") for i in range(11)])
+    [(_, err)] = decode_message(many, max_events=10)
+    assert err.code == "too_large" and "11 events" in str(err)
+    [(_, err)] = decode_message(many, max_batch_bytes=100)
+    assert err.code == "too_large"
+    big = dict(_ok("r1"), prompt={"text": "x" * 5000})
+    out = decode_message(orjson.dumps([big, _ok("r2")]), max_bytes=1000)
+    assert out[0][1].code == "too_large" and out[1][1].request_id == "r2"
+    lines = b"\n".join(orjson.dumps(_ok(f"r{i}")) for i in range(11))
+    [(_, err)] = decode_message(lines, max_events=10)
+    assert err.code == "too_large"

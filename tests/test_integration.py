@@ -14,8 +14,8 @@ import orjson
 import pytest
 
 import simulator
-from detectors.engine import Detector
-from streams.app import DLQ_CODE_HEADER, DLQ_FIELD_HEADER, DLQ_REASON_HEADER
+from detectors.engine import Detector, partition_for
+from streams.app import DLQ_CODE_HEADER, DLQ_FIELD_HEADER, DLQ_INDEX_HEADER, DLQ_REASON_HEADER
 from streams.replay import replay
 from tests.kafkautil import consume, produce
 
@@ -27,7 +27,7 @@ INVALID = [
     b'{"request_id":"x2","timestamp":"2026-11-28T01:00:00Z","account_id":"a","model":"m","status_code":700}',
     b'{"request_id":"x3","timestamp":"yesterday","account_id":"a","model":"m","status_code":200}',
     b"\xff\xfe not utf-8",
-    b"[1, 2, 3]",
+    b'"a JSON string, not an object"',
 ]
 
 
@@ -120,11 +120,54 @@ def test_keyless_and_miskeyed_messages_are_rekeyed_by_account(worker_factory, ka
     records = consume(kafka_bootstrap, s.alerts_topic, until=lambda r: len(r) >= 1, timeout=120)
     assert records, "no alert for an account whose events all arrived without its key"
     assert records[0].key == b"acct-keyless"
-    rekeyed = consume(kafka_bootstrap, s.rekey_topic, until=lambda r: len(r) >= 200, timeout=60)
-    assert len(rekeyed) == 200 and {m.key for m in rekeyed} == {b"acct-keyless"}
     _, values = _wait_for_metrics(s, lambda v: v['distillwatch_events_total{outcome="valid"}'] >= 200)
-    assert values['distillwatch_events_total{outcome="rekeyed"}'] == 200
-    assert values['distillwatch_events_total{outcome="valid"}'] == 200
+    assert values['distillwatch_events_total{outcome="valid"}'] == 200  # each processed once
+    # the ones that arrived on another partition than the account's went through the re-key topic
+    n = int(values['distillwatch_events_total{outcome="rekeyed"}'])
+    assert 50 <= n <= 200
+    rekeyed = consume(kafka_bootstrap, s.rekey_topic, until=lambda r: len(r) >= n, timeout=60)
+    assert len(rekeyed) == n and {m.key for m in rekeyed} == {b"acct-keyless"}
+    home = partition_for(b"acct-keyless", s.partitions)
+    assert {m.partition for m in rekeyed} == {home}
+
+
+def test_batched_messages_json_arrays_and_ndjson(worker_factory, kafka_bootstrap):
+    """Log shippers send many events per message, keyless: each event is processed once, in its
+    account's partition (the rest re-routed there as batches), and a bad element goes to the DLQ
+    alone with its position."""
+    w = worker_factory(web_enabled=True)
+    s = w.settings
+    events = []
+    for i in range(600):
+        acct = f"acct-b{i % 30}"
+        hot = acct == "acct-b7"
+        events.append({
+            "request_id": f"b-{i}", "timestamp": 1795860000.0 + 2 * i, "account_id": acct,
+            "model": "frontier-large", "status_code": 200,
+            "finish_reason": "length" if hot else "stop",
+            "usage": {"input_tokens": 40, "output_tokens": 1500 if hot else 90},
+            "prompt": {"messages_count": 1 if hot else 4,
+                       "text": "Show your chain of thought step by step." if hot else "thanks, and the next one?"},
+        })
+    msgs = []
+    for j in range(0, len(events), 20):
+        chunk = events[j:j + 20]
+        if (j // 20) % 2:
+            msgs.append((None, orjson.dumps(chunk)))
+        else:
+            msgs.append((None, b"\n".join(orjson.dumps(e) for e in chunk) + b"\n"))
+    msgs.append((None, orjson.dumps([{"request_id": "bad-1"}, 7, dict(events[0], request_id="b-extra")])))
+    produce(kafka_bootstrap, s.input_topic, msgs)
+    _, values = _wait_for_metrics(s, lambda v: v['distillwatch_events_total{outcome="valid"}'] >= 601)
+    assert values['distillwatch_events_total{outcome="valid"}'] == 601
+    assert values['distillwatch_events_total{outcome="invalid"}'] == 2
+    assert values['distillwatch_events_total{outcome="duplicate"}'] == 0
+    assert values['distillwatch_events_total{outcome="rekeyed"}'] > 0
+    dlq = consume(kafka_bootstrap, s.dlq_topic, until=lambda r: len(r) >= 2, timeout=60)
+    got = sorted((dict(m.headers)[DLQ_INDEX_HEADER], m.value) for m in dlq)
+    assert got == [(b"0", b'{"request_id":"bad-1"}'), (b"1", b"7")]
+    alerts = consume(kafka_bootstrap, s.alerts_topic, until=lambda r: len(r) >= 1, timeout=120)
+    assert {m.key for m in alerts} == {b"acct-b7"}
 
 
 def test_worker_refuses_an_input_topic_with_the_wrong_partition_count(kafka_bootstrap, tmp_path):

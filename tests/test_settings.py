@@ -91,6 +91,8 @@ ENV_CASES: dict[str, tuple[str, object]] = {
     "session_timeout": ("2.5", 2.5),
     "producer_max_batch_size": ("1", 1),
     "max_event_bytes": ("4096", 4096),
+    "max_message_bytes": ("65536", 65536),
+    "max_message_events": ("100", 100),
     "context_checkpoint_seconds": ("5", 5.0),
     "rules_file": (str(PACKAGED_RULES), PACKAGED_RULES),
     "log_level": ("WARNING", "warning"),
@@ -123,7 +125,6 @@ ENV_CASES: dict[str, tuple[str, object]] = {
     "input_format": ("otlp_json", "otlp_json"),
     "otlp_account_attribute": ("tenant.id, user.id", ["tenant.id", "user.id"]),
     "litellm_account_field": ("org_id,key_hash", ["org_id", "key_hash"]),
-    "max_message_bytes": ("65536", 65536),
     # Kafka TLS and SASL
     "kafka_security_protocol": ("SASL_SSL", "SASL_SSL"),
     "kafka_ssl_cafile": (str(PACKAGED_RULES), PACKAGED_RULES),  # existence is what is checked

@@ -132,13 +132,15 @@ class LiteLLMAdapter:
     first non-empty one is the account.
     """
 
-    def __init__(self, account_fields: tuple[str, ...], max_record_bytes: int, max_message_bytes: int):
+    def __init__(self, account_fields: tuple[str, ...], max_record_bytes: int, max_message_bytes: int,
+                 max_records: int):
         unknown = [f for f in account_fields if f not in ACCOUNT_FIELDS]
         if unknown or not account_fields:
             raise ValueError(f"account fields must be some of {', '.join(ACCOUNT_FIELDS)}; got {account_fields}")
         self.account_fields = tuple(account_fields)
         self.max_record_bytes = max_record_bytes
         self.max_message_bytes = max_message_bytes
+        self.max_records = max_records
         self._account_source = "|".join(
             f"{where}.{name}" if where else name for where, name in (ACCOUNT_FIELDS[f] for f in account_fields)
         )
@@ -147,7 +149,7 @@ class LiteLLMAdapter:
         out = Decoded()
         if len(raw) > self.max_message_bytes:
             exc = InvalidEvent(None, f"message is {len(raw)} bytes, limit is {self.max_message_bytes}", "too_large")
-            out.items.append((exc, raw))
+            out.items.append((raw, exc))
             return out
         if raw.lstrip()[:1] == b"[":
             try:
@@ -156,13 +158,17 @@ class LiteLLMAdapter:
                 records = [raw]  # not a JSON array after all: reported as one bad record below
         else:
             records = [line for line in raw.split(b"\n") if line.strip()]
-            if not records:  # an empty message (or a tombstone) is counted, as in v1
-                out.items.append((InvalidEvent(None, "empty message: no payload", "json"), raw))
+        if not records:  # an empty message (or a tombstone) is counted, as in v1
+            out.items.append((raw, InvalidEvent(None, "empty message: no payload", "json")))
+        elif len(records) > self.max_records:
+            exc = InvalidEvent(None, f"message holds {len(records)} payloads, limit is {self.max_records}", "too_large")
+            out.items.append((raw, exc))
+            return out
         for record in records:
             try:
-                out.items.append((self.to_event(self._load(record)), record))
+                out.items.append((record, self.to_event(self._load(record))))
             except InvalidEvent as exc:
-                out.items.append((exc, record))
+                out.items.append((record, exc))
         return out
 
     def _load(self, record: bytes) -> dict:

@@ -185,7 +185,7 @@ class OtlpJsonAdapter:
         out = Decoded()
         request = _load_request(raw, self.max_message_bytes)
         if isinstance(request, InvalidEvent):
-            out.items.append((request, raw))
+            out.items.append((raw, request))
             return out
         # Malformed structure is rejected with the fragment that holds it, never dropped unseen.
         # (a null or absent list is empty, as in proto3 JSON)
@@ -193,7 +193,7 @@ class OtlpJsonAdapter:
             scope_spans = (rs.get("scopeSpans") or []) if isinstance(rs, dict) else None
             if not isinstance(scope_spans, list):
                 reason = "each must be an object with a list scopeSpans"
-                out.items.append((InvalidEvent("resourceSpans", reason, "type"), orjson.dumps(rs)))
+                out.items.append((orjson.dumps(rs), InvalidEvent("resourceSpans", reason, "type")))
                 continue
             resource = rs.get("resource") if isinstance(rs.get("resource"), dict) else {}
             res_attrs = attribute_map(resource.get("attributes"))
@@ -201,7 +201,7 @@ class OtlpJsonAdapter:
                 spans = (ss.get("spans") or []) if isinstance(ss, dict) else None
                 if not isinstance(spans, list):
                     reason = "each must be an object with a list spans"
-                    out.items.append((InvalidEvent("scopeSpans", reason, "type"), _scope(resource, ss)))
+                    out.items.append((_scope(resource, ss), InvalidEvent("scopeSpans", reason, "type")))
                     continue
                 for span in spans:
                     self._one(out, span, res_attrs, resource, ss.get("scope"))
@@ -209,8 +209,8 @@ class OtlpJsonAdapter:
 
     def _one(self, out: Decoded, span: object, res_attrs: dict, resource: dict, scope: object) -> None:
         if not isinstance(span, dict):
-            out.items.append((InvalidEvent("spans", "each span must be an object", "not_object"),
-                              _single(resource, scope, span)))
+            out.items.append((_single(resource, scope, span),
+                              InvalidEvent("spans", "each span must be an object", "not_object")))
             return
         attrs = attribute_map(span.get("attributes"))
         model = attrs.get("gen_ai.request.model") or attrs.get("gen_ai.response.model")
@@ -220,9 +220,9 @@ class OtlpJsonAdapter:
             return
         record = _single(resource, scope, span)
         try:
-            out.items.append((self.to_event(span, attrs, res_attrs, model), record))
+            out.items.append((record, self.to_event(span, attrs, res_attrs, model)))
         except InvalidEvent as exc:
-            out.items.append((exc, record))
+            out.items.append((record, exc))
 
     def account(self, attrs: dict[str, object], res_attrs: dict[str, object]) -> str | None:
         for name in self.account_attributes:
