@@ -17,11 +17,13 @@ Field rules
 =========================  ==============================================  ====================
 field (Event attribute)    rule                                            error codes
 =========================  ==============================================  ====================
-``request_id``             required string, 1..128 chars                   missing, type, range
+``request_id``             required string, 1..128 chars, no control       missing, type, range,
+                           characters (U+0000-001F, U+007F-009F)           format
 ``timestamp`` (``ts``)     required; RFC 3339 string with offset, or       missing, type,
                            number of Unix seconds; instant in               format, range
                            [2000-01-01Z, 2100-01-01Z). Stored as float s.
-``account_id``             required string, 1..128 chars                   missing, type, range
+``account_id``             required string, 1..128 chars, no control       missing, type, range,
+                           characters (U+0000-001F, U+007F-009F)           format
 ``model``                  required string, 1..256 chars                   missing, type, range
 ``status_code``            required integer, 100..599                      missing, type, range
 ``api_key_id``             string, <= 1024 chars                           type, range
@@ -419,6 +421,22 @@ def _str_slow(value: object, field: str, min_len: int, max_len: int) -> str | No
     return value
 
 
+_ID_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_id_control_search = _ID_CONTROL_RE.search
+
+
+def _id_slow(value: object, field: str) -> str:
+    """An id is a Kafka key, a log field and an Alertmanager label: no control characters (C0, DEL, C1).
+
+    The inline fast path accepts printable ASCII only; other ids (non-ASCII) come here and are searched.
+    """
+    value = _str_slow(value, field, 1, ID_MAX_CHARS)
+    m = _id_control_search(value)  # type: ignore[arg-type]
+    if m is not None:
+        raise InvalidEvent(field, f"must not contain control characters, found U+{ord(m.group()):04X}", "format")
+    return value  # type: ignore[return-value]
+
+
 def _int_slow(value: object, field: str, lo: int, hi: int, expect: str, required: bool = False) -> int | None:
     if value is None:
         if required:
@@ -517,16 +535,18 @@ def from_mapping(obj: object) -> Event:
 
     # Required fields.
     request_id = get("request_id")
-    if type(request_id) is not str or not 0 < len(request_id) <= ID_MAX_CHARS:
-        request_id = _str_slow(request_id, "request_id", 1, ID_MAX_CHARS)
+    if (type(request_id) is not str or not 0 < len(request_id) <= ID_MAX_CHARS
+            or not (request_id.isascii() and request_id.isprintable())):
+        request_id = _id_slow(request_id, "request_id")
     ts = get("timestamp")
     if type(ts) is str:
         ts = _parse_ts_string(ts)
     else:
         ts = parse_timestamp(ts)
     account_id = get("account_id")
-    if type(account_id) is not str or not 0 < len(account_id) <= ID_MAX_CHARS:
-        account_id = _str_slow(account_id, "account_id", 1, ID_MAX_CHARS)
+    if (type(account_id) is not str or not 0 < len(account_id) <= ID_MAX_CHARS
+            or not (account_id.isascii() and account_id.isprintable())):
+        account_id = _id_slow(account_id, "account_id")
     model = get("model")
     if type(model) is not str or not 0 < len(model) <= MODEL_MAX_CHARS:
         model = _str_slow(model, "model", 1, MODEL_MAX_CHARS)

@@ -87,10 +87,11 @@ LEARN_EVERY = 4
 
 
 def request_hash(request_id: str) -> int:
-    """Stable 64-bit hash of a request id (the same in every process)."""
+    """Stable non-zero 64-bit hash of a request id (the same in every process;
+    0 marks an empty slot of the duplicate ring)."""
     return int.from_bytes(
         hashlib.blake2b(request_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little"
-    )
+    ) or 1
 
 
 def partition_for(key: bytes, partitions: int) -> int:
@@ -260,6 +261,17 @@ class Detector:
         ):
             self._score(state, ts, ev.request_id, alerts, ctx, fingerprints)
         return True
+
+    def expire(
+        self, state: AccountState, now: float, alerts: list[dict[str, Any]], ctx: PartitionContext | None = None
+    ) -> None:
+        """The account has been idle long enough to be forgotten (the caller
+        deletes its state). An open episode is resolved first, so whoever
+        tracks open episodes (Alertmanager, rate-limit actions) sees it end."""
+        if state.ep_severity:
+            feats, a = self.assess(state, state.last_ts, ctx)
+            alerts.append(self._alert(state, max(now, state.last_ts), None, "resolved", a, feats, ctx, None))
+            state.ep_severity = 0
 
     def apply_evidence(
         self,

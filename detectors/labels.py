@@ -26,9 +26,11 @@ import orjson
 
 from .contract import InvalidEvent, parse_timestamp
 
-__all__ = ["Label", "decode_label", "LABELS"]
+__all__ = ["Label", "decode_label", "LABELS", "LABEL_MAX_BYTES"]
 
 LABELS = ("abusive", "benign")
+#: Largest label accepted, bytes (a label is four short strings and a note of at most 4096 characters).
+LABEL_MAX_BYTES = 16_384
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +69,10 @@ def _string(obj: dict, name: str, required: bool = True, limit: int = 128) -> st
 
 
 def decode_label(raw: bytes | str) -> Label:
-    """Parse and validate one label; raises :class:`InvalidEvent`."""
+    """Parse and validate one label; raises :class:`InvalidEvent` (``too_large`` above :data:`LABEL_MAX_BYTES`)."""
+    size = len(raw.encode("utf-8", "surrogatepass")) if isinstance(raw, str) else len(raw)
+    if size > LABEL_MAX_BYTES:
+        raise InvalidEvent(None, f"label is {size} bytes, limit is {LABEL_MAX_BYTES}", "too_large")
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

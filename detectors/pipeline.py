@@ -31,9 +31,16 @@ __all__ = ["LocalPipeline"]
 class LocalPipeline:
     """States, partition contexts and fingerprint indexes of a replay."""
 
-    def __init__(self, detector: Detector | None = None, partitions: int = 8):
+    #: Idle accounts are looked for every this many events.
+    SWEEP_EVERY = 65_536
+
+    def __init__(self, detector: Detector | None = None, partitions: int = 8, idle_seconds: float = 7 * 86400.0):
         if partitions < 1:
             raise ValueError("partitions must be >= 1")
+        self.idle_seconds = idle_seconds  # forget accounts idle this long (event time); 0: never
+        self.newest = float("-inf")
+        self._until_sweep = self.SWEEP_EVERY
+        self.expired = 0
         self.detector = detector or Detector()
         self.partitions = partitions
         self.states: dict[str, AccountState] = {}
@@ -61,7 +68,27 @@ class LocalPipeline:
         if fps:
             self._coordinate(fps)
             fps.clear()
+        if ok and ev.ts > self.newest:
+            self.newest = ev.ts
+        self._until_sweep -= 1
+        if self._until_sweep <= 0:
+            self._until_sweep = self.SWEEP_EVERY
+            self.sweep_idle()
         return ok
+
+    def sweep_idle(self) -> int:
+        """Forget the accounts idle for ``idle_seconds`` of event time (resolving open episodes first, as
+        the worker does); returns how many."""
+        if self.idle_seconds <= 0 or self.newest == float("-inf"):
+            return 0
+        horizon = self.newest - self.idle_seconds
+        idle = [a for a, st in self.states.items() if st.last_ts < horizon]
+        for acct in idle:
+            self.detector.expire(self.states.pop(acct), self.newest, self.alerts,
+                                 self.contexts[self.partition(acct)])
+            self._partition.pop(acct, None)
+        self.expired += len(idle)
+        return len(idle)
 
     def label(self, account_id: str, abusive: bool, ts: float | None = None) -> bool:
         """Teach the account's partition an analyst label; False when the

@@ -30,22 +30,26 @@ to that partition first — keyless, mis-keyed and batched input alike.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import time
 from dataclasses import dataclass
 
 import faust
 import orjson
 
-from detectors.adapters import joiner
+from detectors.adapters import joiner, redactor
 from detectors.contract import InvalidEvent
 from detectors.coordination import Evidence, Fingerprint, FingerprintIndex
 from detectors.engine import Detector, PartitionContext, partition_for
 from detectors.labels import decode_label
 from detectors.rules import Rules
+from detectors.state import AccountState
 
 from .actions import Actions
 from .alerting import Alertmanager
+from .dlq import dead_letter
 from .explain import ACTION_HISTORY_TABLE, HISTORY_TABLE, ActionHistory, AlertHistory, install_views
 from .kafka_security import faust_credentials
 from .metrics import ClusterTracker, Metrics
@@ -58,7 +62,12 @@ log = logging.getLogger(__name__)
 DLQ_REASON_HEADER = "distillwatch-error"
 DLQ_FIELD_HEADER = "distillwatch-error-field"
 DLQ_CODE_HEADER = "distillwatch-error-code"
+#: Header of the control message (on the re-key topic, to the account's partition) that asks the agent
+#: to forget an idle account: table writes must happen in the agent, in the account's partition.
+EXPIRE_HEADER = "distillwatch-expire"
 DLQ_INDEX_HEADER = "distillwatch-batch-index"  # position of the event in a message that carried several
+#: Record overhead allowed beyond ``max_event_bytes``: key (an account id), DLQ headers, batch framing.
+DLQ_HEADROOM_BYTES = 16_384
 TABLE_NAME = "account-state"
 CONTEXT_TABLE = "partition-context"
 FINGERPRINT_TABLE = "fingerprint-index"
@@ -87,6 +96,8 @@ def _faust_settings(settings: Settings) -> dict:
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=max(0.5, settings.session_timeout / 4),
         producer_max_batch_size=settings.producer_max_batch_size,
+        # the largest accepted event must fit through the re-key and DLQ sends (Faust's default is 1,000,000)
+        producer_max_request_size=settings.max_event_bytes + DLQ_HEADROOM_BYTES,
         web_enabled=settings.web_enabled,
         web_bind=settings.web_host,
         web_host=settings.web_host,
@@ -129,6 +140,8 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     decode_message = settings.input_decoder()
     join = joiner(settings.input_format)
     skipped = metrics.records_skipped.labels(settings.input_format)
+    redact_prompt = settings.dlq_redact_prompt
+    redact_content = redactor(settings.input_format)
     rekey_name = settings.rekey_topic
     evidence_name = settings.evidence_topic
     labels_name = settings.labels_topic
@@ -198,7 +211,49 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         log.info("learned analyst label %s for account=%s from %s",
                  "abusive" if label.abusive else "benign", label.account_id, label.analyst)
 
+    newest = [-math.inf]  # the newest event time this worker has processed (the clock of idle expiry)
+    idle_ttl = settings.account_idle_seconds
+
+    async def handle_expire(message) -> None:
+        """Forget an account idle for ``account_idle_seconds`` of event time (asked by :func:`sweep_idle`)."""
+        key = message.key
+        data = table.get(key) if key else None
+        if data is None:
+            return
+        last = AccountState.last_event_time(data)
+        if last is not None and last >= newest[0] - idle_ttl:
+            return  # active again since the sweep looked
+        state = detector.load_state(key.decode("utf-8", "surrogatepass"), data)
+        alerts: list[dict] = []
+        detector.expire(state, newest[0], alerts, contexts.get(message.partition))
+        await emit(key, alerts, ())
+        del table[key]
+        for t in (history.table, action_history.table):
+            if t.get(key) is not None:
+                del t[key]
+        metrics.expired.inc()
+
+    @app.timer(interval=settings.expiry_sweep_seconds)
+    async def sweep_idle() -> None:
+        """Find accounts idle past the TTL (by the newest event time seen) and ask the agent to forget
+        them, in slices so the event loop keeps serving the stream."""
+        if idle_ttl <= 0 or newest[0] == -math.inf:
+            return
+        horizon = newest[0] - idle_ttl
+        keys = list(table.keys())
+        for i in range(0, len(keys), 2000):
+            for key in keys[i : i + 2000]:
+                data = table.get(key)
+                last = AccountState.last_event_time(data) if data else None
+                if data is not None and (last is None or last < horizon):
+                    await rekey.send(key=key, value=b"", headers=[(EXPIRE_HEADER, b"1")],
+                                     partition=partition_for(key, parts))
+            await asyncio.sleep(0)
+
     async def handle(message) -> None:
+        if message.topic == rekey_name and message.headers and EXPIRE_HEADER in dict(message.headers):
+            await handle_expire(message)
+            return
         if message.topic == evidence_name:
             await handle_evidence(message)
             return
@@ -213,16 +268,18 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         if decoded.skipped:
             skipped.inc(decoded.skipped)
         results = decoded.items
-        batch = len(results) > 1
+        batch = len(results) > 1 or results[0][0] is not value  # several records, or an array of one
         reroute: dict[int, list[tuple[bytes, str]]] = {}
         for index, (data, ev) in enumerate(results):
             if type(ev) is InvalidEvent:
-                await reject(message, data, ev, index if batch else None)
+                # a tombstone (null value) stays null in its dead-letter copy
+                await reject(message, data if batch else message.value, ev, index if batch else None)
                 continue
             account_key = ev.account_id.encode()
             home = partition_for(account_key, parts)
             if home != message.partition:  # its state lives in another partition
                 if message.topic == rekey_name:  # never loop: we routed it ourselves
+                    metrics.rekey_misrouted.inc()
                     log.error("re-keyed event for partition %d arrived on %d; dropped", home, message.partition)
                     continue
                 reroute.setdefault(home, []).append((data, ev.account_id))
@@ -237,7 +294,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             else:  # in the input format, so the re-key topic reads like the input topic
                 await rekey.send(key=None, value=join([data for data, _ in items]), partition=home)
 
-    async def reject(message, data: bytes, exc: InvalidEvent, index: int | None) -> None:
+    async def reject(message, data: bytes | None, exc: InvalidEvent, index: int | None) -> None:
         metrics.rejected(exc)
         headers = [
             (DLQ_REASON_HEADER, str(exc).encode()),
@@ -248,6 +305,10 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             headers.append((DLQ_FIELD_HEADER, exc.field.encode()))
         if index is not None:
             headers.append((DLQ_INDEX_HEADER, str(index).encode()))
+        if data is not None:
+            # prompt text out, too-large withheld
+            data, info = dead_letter(data, exc.code, redact=redact_prompt, content=redact_content)
+            headers.extend((f"distillwatch-{k.replace('_', '-')}", v.encode()) for k, v in info.items())
         await dlq.send(key=message.key, value=data, headers=headers)
 
     async def process(ev, account_key: bytes, partition: int, t1: float) -> None:
@@ -262,6 +323,8 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         t2 = time.perf_counter()
         stage["detect"].observe(t2 - t1)
         metrics.valid.inc()
+        if ev.ts > newest[0]:
+            newest[0] = ev.ts
         if actions is not None:
             actions.seen(ev.account_id, ev.ts)  # the circuit breaker's count of active accounts
         metrics.processed(ev.ts, time.time())

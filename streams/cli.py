@@ -278,6 +278,7 @@ def cmd_worker(args) -> int:
 
 
 def cmd_replay(args) -> int:
+    from detectors.adapters import redactor
     from detectors.engine import Detector
     from detectors.rules import Rules
 
@@ -297,6 +298,8 @@ def cmd_replay(args) -> int:
             partitions=settings.partitions,
             max_event_bytes=settings.max_event_bytes,
             decode_message=decode_message,
+            redact_prompt=settings.dlq_redact_prompt,
+            redact_content=redactor(settings.input_format),
             progress=bar.update,
         )
     summary = stats.to_dict()

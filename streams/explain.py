@@ -35,7 +35,7 @@ from faust.web import Request, Response, View
 from detectors.contract import InvalidEvent, format_timestamp
 from detectors.engine import CLUSTER_KINDS as ENGINE_CLUSTER_KINDS
 from detectors.engine import Detector, PartitionContext, partition_for
-from detectors.labels import decode_label
+from detectors.labels import LABEL_MAX_BYTES, decode_label
 from detectors.rules import SEVERITIES
 from detectors.state import AccountState
 
@@ -297,6 +297,17 @@ def _safe_next(path: str | None) -> str:
     return path if path and re.fullmatch(r"/explain/[!-\[\]-~]+", path) else ""
 
 
+async def _read_capped(request: Request, cap: int) -> bytes | None:
+    """The request body, or None as soon as it is longer than ``cap`` bytes (never buffers more)."""
+    body = bytearray()
+    while len(body) <= cap:
+        chunk = await request.content.read(cap + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return None if len(body) > cap else bytes(body)
+
+
 def install_views(app: faust.App, settings: Settings, detector: Detector, table: faust.Table, contexts,
                   history: AlertHistory, action_history: ActionHistory, labels_topic: faust.TopicT) -> None:
     """Register ``/explain/{account_id}``, ``/login`` and ``POST /labels`` on the worker's web server."""
@@ -359,8 +370,14 @@ def install_views(app: faust.App, settings: Settings, detector: Detector, table:
         async def post(self, request: Request) -> Response:
             if (refused := denied(self, request)) is not None:
                 return refused
+            # [badinput] size cap before reading: a label is small (detectors.labels.LABEL_MAX_BYTES)
+            if request.content_length is not None and request.content_length > LABEL_MAX_BYTES:
+                return self.error(413, f"label body over {LABEL_MAX_BYTES} bytes")
+            raw = await _read_capped(request, LABEL_MAX_BYTES)
+            if raw is None:  # chunked, without a length
+                return self.error(413, f"label body over {LABEL_MAX_BYTES} bytes")
             try:
-                body = orjson.loads(await request.read())
+                body = orjson.loads(raw)
                 if not isinstance(body, dict):
                     raise InvalidEvent(None, "a label must be a JSON object", "not_object")
                 body.setdefault("time", format_timestamp(time.time()))

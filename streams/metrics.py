@@ -257,6 +257,19 @@ class Metrics:
             buckets=(256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536),
             registry=r,
         )
+        # --- bad input (docs/reliability.md) ---
+        self.rekey_misrouted = Counter(
+            "distillwatch_rekey_misrouted_total",
+            "Messages on the re-key topic keyed for another account than their own, so not written there by "
+            "distillwatch: dropped (counted here so every message read is accounted for)",
+            registry=r,
+        )
+        # --- bounded state ---
+        self.expired = Counter(
+            "distillwatch_accounts_expired_total",
+            "Accounts forgotten after DISTILLWATCH_ACCOUNT_IDLE_SECONDS of event time without a request",
+            registry=r,
+        )
         for label in ("abusive", "benign"):  # exists before the first timer tick reports the models
             self.label_model_labels.labels(label)
         ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, start time

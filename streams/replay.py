@@ -21,6 +21,7 @@ import gzip
 import io
 import os
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from detectors.adapters import Decoded, decoder
 from detectors.contract import MAX_EVENT_BYTES, InvalidEvent
 from detectors.engine import Detector
 from detectors.pipeline import LocalPipeline
+
+from .dlq import dead_letter
 
 __all__ = ["ReplayStats", "replay", "ReplayError", "open_lines"]
 
@@ -92,7 +95,7 @@ def open_lines(path: str | os.PathLike) -> tuple[IO[bytes], IO[bytes]]:
 def _lines(reader: IO[bytes], path: Path) -> Iterator[bytes]:
     try:
         yield from reader
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:  # zlib.error: corrupt deflate data
         raise ReplayError(f"{path}: cannot read further: {exc}") from None
 
 
@@ -106,14 +109,21 @@ def replay(
     max_event_bytes: int = MAX_EVENT_BYTES,
     max_line_bytes: int = 16 * MAX_EVENT_BYTES,
     decode_message: Callable[[bytes], Decoded] | None = None,
+    redact_prompt: bool = True,
+    redact_content: Callable[[bytes], tuple[bytes, dict[str, str]]] | None = None,
     progress: Callable[[int, int, ReplayStats], None] | None = None,
     progress_every: int = 20_000,
 ) -> ReplayStats:
     """Replay ``input_path`` and write alerts (and rejects) as JSON Lines.
 
     ``decode_message`` is the input format's decoder (default: contract v1
-    with ``max_event_bytes`` per event and ``max_line_bytes`` per line). ``progress(bytes_read, total_bytes, stats)`` is
-    called every ``progress_every`` records and at the end.
+    with ``max_event_bytes`` per event and ``max_line_bytes`` per line).
+    ``progress(bytes_read, total_bytes, stats)`` is called every
+    ``progress_every`` records and at the end. Rejects are copied to the DLQ
+    as the worker copies them (:func:`streams.dlq.dead_letter`): prompt text
+    taken out unless ``redact_prompt`` is false (``redact_content``: the input
+    format's redactor, :func:`detectors.adapters.redactor`, for formats other
+    than v1).
     """
     detector = detector or Detector()
     decode_message = decode_message or decoder("v1", max_event_bytes=max_event_bytes, max_message_bytes=max_line_bytes)
@@ -141,8 +151,9 @@ def replay(
                     continue
                 decoded = decode_message(record)
                 stats.skipped += decoded.skipped
-                batch = len(decoded.items) > 1
-                for index, (data, ev) in enumerate(decoded.items):
+                results = decoded.items
+                batch = len(results) > 1 or results[0][0] is not record  # several records, or an array of one
+                for index, (data, ev) in enumerate(results):
                     stats.events += 1
                     if progress is not None and stats.events % progress_every == 0:
                         progress(rawf.tell(), total, stats)
@@ -150,7 +161,8 @@ def replay(
                         stats.invalid += 1
                         stats.invalid_by_reason[ev.code] += 1
                         if dlq is not None:
-                            dlq.write(_dlq_line(lineno, data, ev, index if batch else None))
+                            dlq.write(_dlq_line(lineno, data, ev, redact_prompt, index if batch else None,
+                                                redact_content))
                         continue
                     if not handle(ev):
                         stats.duplicates += 1
@@ -179,17 +191,22 @@ def replay(
     return stats
 
 
-def _dlq_line(lineno: int, record: bytes, exc: InvalidEvent, index: int | None = None) -> bytes:
+def _dlq_line(
+    lineno: int, record: bytes, exc: InvalidEvent, redact_prompt: bool, index: int | None = None,
+    redact_content: Callable[[bytes], tuple[bytes, dict[str, str]]] | None = None,
+) -> bytes:
+    copy, info = dead_letter(record, exc.code, redact=redact_prompt, content=redact_content)
     entry: dict[str, Any] = {
         "line": lineno,
         "index": index,  # position in the line's JSON array, when the line held several events
         "reason": str(exc),
         "code": exc.code,
         "field": exc.field,
-        "original_b64": base64.b64encode(record).decode("ascii"),  # exact bytes, always
+        "original_b64": base64.b64encode(copy).decode("ascii"),  # exact bytes, unless `redacted` says otherwise
     }
     try:
-        entry["original"] = record.decode("utf-8")  # readable copy when it is text
+        entry["original"] = copy.decode("utf-8")  # readable copy when it is text
     except UnicodeDecodeError:
         pass
+    entry.update(info)  # redacted, original_bytes, original_sha256, prompt_sha256: only when the copy differs
     return orjson.dumps(entry) + b"\n"

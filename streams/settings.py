@@ -111,7 +111,16 @@ class Settings(BaseSettings):
         30.0, gt=0, le=3600,
         description="how often each partition's population context (online models) is written to its table",
     )
-    max_event_bytes: int = Field(1_048_576, ge=256, le=64 * 1_048_576, description="largest accepted event, bytes")
+    max_event_bytes: int = Field(
+        1_048_576, ge=256, le=64 * 1_048_576,
+        description="largest accepted event, bytes; larger ones are rejected (code too_large) and not copied to "
+        "the DLQ. Topics and brokers must admit messages of this size plus 16 KiB",
+    )
+    dlq_redact_prompt: bool = Field(
+        True,
+        description="take prompt text out of the dead-letter copies of rejected events (headers keep its SHA-256 "
+        "and the original's); false: copy rejects unchanged (except too-large ones)",
+    )
     max_message_bytes: int = Field(
         16 * 1_048_576, ge=256, le=256 * 1_048_576,
         description="largest accepted input message, bytes (a message may carry several events: a JSON array or "
@@ -120,6 +129,14 @@ class Settings(BaseSettings):
     max_message_events: int = Field(
         10_000, ge=1, le=1_000_000,
         description="most events accepted in one input message (JSON array or NDJSON; LiteLLM payloads)",
+    )
+    account_idle_seconds: float = Field(
+        7 * 86400.0, ge=0,
+        description="forget an account's state after this much event time without a request (an open episode is "
+        "resolved first); 0 keeps every account forever",
+    )
+    expiry_sweep_seconds: float = Field(
+        300.0, gt=0, le=86400, description="how often (wall clock) the worker looks for idle accounts to forget"
     )
     rules_file: Path | None = Field(None, description="YAML rules file; the packaged detectors/rules.yaml when unset")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+
 import orjson
 import pytest
 
 import simulator
-from detectors.adapters import decoder
+from detectors.adapters import decoder, redactor
 from detectors.contract import Event, InvalidEvent, decode
 from streams.cli import main
 from tests.adapter_traffic import ENCODERS, batched
@@ -102,3 +104,51 @@ def test_input_format_settings_refuse_what_no_adapter_can_use(monkeypatch, capsy
     monkeypatch.setenv(f"DISTILLWATCH_{field.upper()}", value)
     assert main(["settings"]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["otlp_json", "litellm"])
+def test_rejected_records_reach_the_dlq_without_their_prompt_text(tmp_path, fmt):
+    """A reject that carries content (opt-in OTLP message attributes, LiteLLM messages and response)
+    is copied to the DLQ without it, and says what was taken out."""
+    if fmt == "otlp_json":
+        request = orjson.loads(OTLP)
+        spans = request["resourceSpans"][0]["scopeSpans"][0]["spans"]
+        spans[:] = [s for s in spans if s["spanId"] != "a3ce929d0e0e4736"]  # the fixture's own bad span
+        span = spans[0]
+        next(a for a in span["attributes"] if a["key"] == "gen_ai.usage.output_tokens")["value"] = {"intValue": "-1"}
+        line = orjson.dumps(request)
+        removed = "gen_ai.input.messages,gen_ai.system_instructions"
+    else:
+        payload = orjson.loads(LITELLM.split(b"\n")[0])
+        payload["completion_tokens"] = -1
+        line = orjson.dumps(payload)
+        removed = "messages,response"
+    assert b"B-tree" in line
+    (tmp_path / "in.jsonl").write_bytes(line + b"\n")
+    argv = ["replay", "--format", fmt, "--input", str(tmp_path / "in.jsonl"), "--alerts", str(tmp_path / "a.jsonl"),
+            "--dlq", str(tmp_path / "dlq.jsonl"), "--no-progress"]
+    assert main(argv) == 0
+    dlq = (tmp_path / "dlq.jsonl").read_bytes()
+    (entry,) = [orjson.loads(x) for x in dlq.splitlines()]
+    assert entry["code"] == "range" and entry["redacted"] == removed
+    assert b"B-tree" not in dlq and b"helpful assistant" not in dlq and b"Step 1" not in dlq
+    assert b"B-tree" not in base64.b64decode(entry["original_b64"])
+    # with redaction off, the exact record
+    assert main([*argv, "--config", str(_config(tmp_path, "dlq_redact_prompt = false"))]) == 0
+    assert b"B-tree" in base64.b64decode(orjson.loads((tmp_path / "dlq.jsonl").read_bytes())["original_b64"])
+
+
+def _config(tmp_path, text: str):
+    path = tmp_path / "settings.toml"
+    path.write_text(text + "\n")
+    return path
+
+
+@pytest.mark.parametrize(("fmt", "record", "kept"), [
+    ("otlp_json", b'{"resourceSpans": [{"attributes": [{"key": "gen_ai.input.messages", "value": {"strin',
+     b'{"resourceSpans": [{"attributes": [{"key": "'),
+    ("litellm", b'{"id": "x", "messages": [{"role": "user", "content": "secr', b'{"id": "x", '),
+])
+def test_unparseable_records_are_cut_before_their_content(fmt, record, kept):
+    copy, info = redactor(fmt)(record)
+    assert copy == kept and info["redacted"].startswith("after-byte-")

@@ -161,6 +161,8 @@ def _valid_cases() -> list[tuple[str, object, object]]:
             if lo == 0:
                 cases.append((path, "", ""))
             cases.append((path, "\U0001f600" * min(hi, 128), "\U0001f600" * min(hi, 128)))  # code points, not bytes
+            if path in ("request_id", "account_id"):
+                cases.append((path, "caf\u00e9 \u00a0\u200d-\u4e2d", "caf\u00e9 \u00a0\u200d-\u4e2d"))  # non-ASCII, no controls
         elif kind == "int":
             cases += [(path, lo, lo), (path, hi, hi), (path, float(hi) if hi < 2**53 else 1e18, hi if hi < 2**53 else 10**18)]
             cases += [(path, float(lo), lo), (path, 100.0 + lo, 100 + lo)] if lo > -(2**53) else [(path, -5.0, -5)]
@@ -194,6 +196,8 @@ def _invalid_cases() -> list[tuple[str, object, str]]:
             cases.append((path, "z" * (hi + 1), "range"))
             if lo == 1:
                 cases.append((path, "", "range"))
+            if path in ("request_id", "account_id"):  # ids are keys, log fields, labels: no control characters
+                cases += [(path, bad, "format") for bad in ("a\x00b", "a\nb", "\x1b[31m", "a\x7f", "caf\u00e9\x85")]
         elif kind == "int":
             cases += [(path, str(lo), "type"), (path, True, "type"), (path, False, "type"), (path, [lo], "type"), (path, {}, "type")]
             cases += [(path, 1.5, "type"), (path, lo + 0.25 if lo > -(2**53) else -0.25, "type")]

@@ -476,3 +476,24 @@ def test_topic_breadth_tells_a_repeated_structure_from_varied_prompts():
         absorb(varied, ev(i, "varied", prompt_text=" ".join(rng.choice(vocab) for _ in range(12))))
     narrow, broad = features(same)["topic_breadth"], features(varied)["topic_breadth"]
     assert narrow < 0.05 < 0.6 < broad <= 1.0  # digits are normalised: one structure, one set of word pairs
+
+
+def test_idle_accounts_are_forgotten_and_their_open_episode_resolved():
+    from detectors.pipeline import LocalPipeline
+
+    pipe = LocalPipeline(partitions=2, idle_seconds=3600.0)
+    for i in range(150):
+        pipe.handle(ev(i, "old", **HARVEST))
+    assert pipe.states["old"].ep_severity and pipe.alerts[-1]["status"] in ("opened", "escalated")
+    pipe.alerts.clear()
+    for i in range(50):  # two hours later, somebody else
+        pipe.handle(ev(i, "new", ts=T0 + 7200.0 + i, **CHAT))
+    assert pipe.sweep_idle() == 1
+    assert "old" not in pipe.states and "new" in pipe.states
+    [resolved] = [a for a in pipe.alerts if a["account_id"] == "old"]
+    assert resolved["status"] == "resolved"
+    assert pipe.sweep_idle() == 0  # nothing else is idle
+    never = LocalPipeline(partitions=2, idle_seconds=0)
+    never.handle(ev(0, "x"))
+    never.handle(ev(1, "y", ts=T0 + 1e7))
+    assert never.sweep_idle() == 0 and set(never.states) == {"x", "y"}

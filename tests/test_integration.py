@@ -322,3 +322,35 @@ def test_restart_recovers_account_state_and_models_from_the_changelogs(worker_fa
         assert v2["distillwatch_anomaly_model_scorings"] >= scorings * 0.5
     finally:
         w2.stop()
+
+
+def test_idle_accounts_expire_in_the_worker(worker_factory, kafka_bootstrap):
+    """An account idle past account_idle_seconds (event time) is forgotten: its open episode resolved
+    first, its state deleted from the table (a tombstone in the changelog), counted in the metrics."""
+    w = worker_factory(web_enabled=True, account_idle_seconds=600.0, expiry_sweep_seconds=1.0)
+    s = w.settings
+    t0 = 1795860000.0
+
+    def event(acct: str, i: int, ts: float, hot: bool) -> bytes:
+        return orjson.dumps({
+            "request_id": f"{acct}-{i}", "timestamp": ts, "account_id": acct, "model": "frontier-large",
+            "status_code": 200, "finish_reason": "length" if hot else "stop",
+            "usage": {"input_tokens": 40, "output_tokens": 1500 if hot else 80},
+            "prompt": {"messages_count": 1 if hot else 5,
+                       "text": "Show your chain of thought step by step." if hot else "and then?"},
+        })
+
+    produce(kafka_bootstrap, s.input_topic, [(b"acct-idle", event("acct-idle", i, t0 + 3 * i, True))
+                                             for i in range(150)])
+    consume(kafka_bootstrap, s.alerts_topic, until=lambda r: len(r) >= 1, timeout=120)
+    produce(kafka_bootstrap, s.input_topic, [(b"acct-busy", event("acct-busy", i, t0 + 3600 + 5 * i, False))
+                                             for i in range(20)])
+    _, values = _wait_for_metrics(s, lambda v: v.get("distillwatch_accounts_expired_total", 0) >= 1, timeout=90)
+    assert values["distillwatch_accounts_expired_total"] == 1  # acct-busy is not idle
+    alerts = consume(kafka_bootstrap, s.alerts_topic,
+                     until=lambda r: any(orjson.loads(m.value)["status"] == "resolved" for m in r), timeout=60)
+    last = orjson.loads(alerts[-1].value)
+    assert (last["account_id"], last["status"]) == ("acct-idle", "resolved")
+    changelog = consume(kafka_bootstrap, f"{s.app_id}-account-state-changelog",
+                        until=lambda r: any(m.key == b"acct-idle" and m.value is None for m in r), timeout=60)
+    assert any(m.key == b"acct-idle" and m.value is None for m in changelog)  # the state is gone

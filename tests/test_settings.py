@@ -52,6 +52,7 @@ def test_defaults():
     assert s.session_timeout == 8.0
     assert s.producer_max_batch_size == 16384
     assert s.max_event_bytes == 1_048_576
+    assert s.dlq_redact_prompt is True
     assert s.rules_file is None
     assert s.log_level == "info"
 
@@ -92,7 +93,10 @@ ENV_CASES: dict[str, tuple[str, object]] = {
     "producer_max_batch_size": ("1", 1),
     "max_event_bytes": ("4096", 4096),
     "max_message_bytes": ("65536", 65536),
+    "account_idle_seconds": ("3600", 3600.0),
+    "expiry_sweep_seconds": ("5", 5.0),
     "max_message_events": ("100", 100),
+    "dlq_redact_prompt": ("false", False),  # [badinput]
     "context_checkpoint_seconds": ("5", 5.0),
     "rules_file": (str(PACKAGED_RULES), PACKAGED_RULES),
     "log_level": ("WARNING", "warning"),

@@ -23,6 +23,7 @@ and caps; an error names the *source* field. Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -38,7 +39,7 @@ from detectors.contract import (
     from_mapping,
 )
 
-__all__ = ["FORMATS", "Decoded", "decoder", "joiner", "validate_mapped"]
+__all__ = ["FORMATS", "Decoded", "decoder", "joiner", "redactor", "validate_mapped"]
 
 #: Input formats, in the order the CLI lists them.
 FORMATS = ("v1", "otlp_json", "litellm")
@@ -110,6 +111,36 @@ _JOINERS: dict[str, Callable[[list[bytes]], bytes]] = {
     "otlp_json": _join_otlp,
     "litellm": lambda records: b"\n".join(records),  # NDJSON, as the generic API logger sends it
 }
+
+
+def redactor(input_format: str) -> Callable[[bytes], tuple[bytes, dict[str, str]]] | None:
+    """How to take prompt and completion text out of a rejected record of ``input_format`` for its
+    dead-letter copy (``(copy, info)`` as :func:`streams.dlq.dead_letter` returns them); None for v1,
+    whose ``prompt`` member :func:`streams.dlq.dead_letter` handles itself."""
+    if input_format == "otlp_json":
+        from .otlp_json import redact
+
+        return redact
+    if input_format == "litellm":
+        from .litellm import redact
+
+        return redact
+    return None
+
+
+def redaction_info(record: bytes, removed: str) -> dict[str, str]:
+    """What a redacted dead-letter copy says about its original (the keys of streams.dlq)."""
+    return {"redacted": removed, "original_bytes": str(len(record)),
+            "original_sha256": hashlib.sha256(record).hexdigest()}
+
+
+def cut_before(record: bytes, markers: tuple[bytes, ...]) -> tuple[bytes, dict[str, str]]:
+    """An unparseable record: everything before the first content marker (unchanged when there is none)."""
+    found = [i for i in (record.find(m) for m in markers) if i >= 0]
+    if not found:
+        return record, {}
+    cut = min(found)
+    return record[:cut], redaction_info(record, f"after-byte-{cut}")
 
 
 def joiner(input_format: str) -> Callable[[list[bytes]], bytes]:

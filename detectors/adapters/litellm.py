@@ -22,9 +22,12 @@ import orjson
 
 from detectors.contract import PROMPT_TEXT_MAX_CHARS, Event, InvalidEvent
 
-from . import Decoded, validate_mapped
+from . import Decoded, cut_before, redaction_info, validate_mapped
 
-__all__ = ["LiteLLMAdapter", "ACCOUNT_FIELDS"]
+__all__ = ["LiteLLMAdapter", "ACCOUNT_FIELDS", "redact", "CONTENT_FIELDS"]
+
+#: Payload fields that carry prompt or completion text: never in a DLQ copy.
+CONTENT_FIELDS = ("messages", "response")
 
 #: ``litellm_account_field`` values -> where the account id is in the payload.
 ACCOUNT_FIELDS = {
@@ -237,3 +240,18 @@ class LiteLLMAdapter:
             "prompt": _prompt(p.get("messages")),
         }
         return validate_mapped(mapped, {**SOURCE_FIELDS, "account_id": self._account_source})
+
+
+def redact(record: bytes) -> tuple[bytes, dict[str, str]]:
+    """A rejected payload without :data:`CONTENT_FIELDS`; see :func:`detectors.adapters.redactor`."""
+    try:
+        payload = orjson.loads(record)
+    except orjson.JSONDecodeError:
+        payload = None
+    if not isinstance(payload, dict):
+        return cut_before(record, tuple(f'"{k}"'.encode() for k in CONTENT_FIELDS))
+    removed = [k for k in CONTENT_FIELDS if payload.pop(k, None) is not None]
+    if not removed:
+        return record, {}
+    return orjson.dumps(payload), redaction_info(record, ",".join(removed))
+

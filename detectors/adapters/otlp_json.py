@@ -28,9 +28,15 @@ import orjson
 
 from detectors.contract import PROMPT_TEXT_MAX_CHARS, Event, InvalidEvent
 
-from . import Decoded, validate_mapped
+from . import Decoded, cut_before, redaction_info, validate_mapped
 
-__all__ = ["OtlpJsonAdapter", "attribute_map"]
+__all__ = ["OtlpJsonAdapter", "attribute_map", "redact", "CONTENT_ATTRIBUTES"]
+
+#: Attributes that carry prompt or completion text (opt-in content; older names too): never in a DLQ copy.
+CONTENT_ATTRIBUTES = frozenset({
+    "gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions", "gen_ai.prompt",
+    "gen_ai.completion",
+})
 
 #: GenAI operations that are not a call to a model: such spans are skipped.
 NOT_MODEL_CALLS = frozenset({"execute_tool", "invoke_agent", "create_agent"})
@@ -301,3 +307,37 @@ def _single(resource: dict, scope: object, span: object) -> bytes:
     if scope is not None:
         ss["scope"] = scope
     return orjson.dumps({"resourceSpans": [{"resource": resource, "scopeSpans": [ss]}]})
+
+
+
+def redact(record: bytes) -> tuple[bytes, dict[str, str]]:
+    """A rejected record without its content attributes (:data:`CONTENT_ATTRIBUTES`) wherever an
+    ``attributes`` list holds them (spans, span events, and fragments of malformed requests); see
+    :func:`detectors.adapters.redactor`."""
+    try:
+        doc = orjson.loads(record)
+    except orjson.JSONDecodeError:
+        return cut_before(record, _CONTENT_MARKERS)
+    removed: set[str] = set()
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            attrs = node.get("attributes")
+            if isinstance(attrs, list):
+                content = [a for a in attrs if isinstance(a, dict) and a.get("key") in CONTENT_ATTRIBUTES]
+                if content:
+                    removed.update(a["key"] for a in content)
+                    node["attributes"] = [a for a in attrs if not any(a is c for c in content)]
+            stack.extend(node.values())
+    if not removed:
+        return record, {}
+    try:
+        return orjson.dumps(doc), redaction_info(record, ",".join(sorted(removed)))
+    except orjson.JSONEncodeError:  # deeper than orjson writes
+        return cut_before(record, _CONTENT_MARKERS)
+
+
+_CONTENT_MARKERS = tuple(sorted(k.encode() for k in CONTENT_ATTRIBUTES))
