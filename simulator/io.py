@@ -86,8 +86,12 @@ def write_file(scenario: Scenario, path: str | Path, labels_path: str | Path | N
 
 def write_kafka(scenario: Scenario, bootstrap: str, topic: str, *, speed: float | None = None,
                 labels_path: str | Path | None = None, stop: threading.Event | None = None,
-                progress: Progress | None = None, progress_every: int = PROGRESS_EVERY) -> dict:
+                progress: Progress | None = None, progress_every: int = PROGRESS_EVERY,
+                security: dict | None = None) -> dict:
     """Produce the stream to Kafka (value = event bytes, key = account id).
+
+    ``security`` holds the producer's TLS/SASL keyword arguments
+    (:func:`streams.kafka_security.kafka_client_kwargs`).
 
     ``speed=None`` sends as fast as possible with the scenario's timestamps.
     ``speed=X`` paces the stream so X seconds of event time pass per wall-clock
@@ -102,7 +106,7 @@ def write_kafka(scenario: Scenario, bootstrap: str, topic: str, *, speed: float 
     if speed is not None and not speed > 0:
         raise ValueError("speed must be > 0 or None")
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, batch_size=512 * 1024,
-                             acks=1, enable_idempotence=False, max_request_size=4 * 1024 * 1024)
+                             acks=1, enable_idempotence=False, max_request_size=4 * 1024 * 1024, **(security or {}))
     wall0 = time.time()
     shift = wall0 - scenario.start if speed is not None else 0.0
     labels, _ = build(scenario, time_shift=shift)

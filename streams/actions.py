@@ -186,8 +186,11 @@ def release_account(settings: Settings, account_id: str, *, note: str = "", now:
 
     from detectors.actions import manual_release
 
+    from .kafka_security import kafka_client_kwargs
+
+    security = kafka_client_kwargs(settings)
     consumer = KafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False, group_id=None,
-                             consumer_timeout_ms=1000)
+                             consumer_timeout_ms=1000, **security)
     latest = None
     try:
         parts = consumer.partitions_for_topic(settings.actions_topic) or set()
@@ -207,7 +210,7 @@ def release_account(settings: Settings, account_id: str, *, note: str = "", now:
     record = manual_release(account_id, latest, now=time.time() if now is None else now,
                             shadow=settings.actions_shadow, ttl_seconds=ttl, note=note)
     body = orjson.dumps(record)
-    producer = KafkaProducer(bootstrap_servers=settings.broker)
+    producer = KafkaProducer(bootstrap_servers=settings.broker, **security)
     try:
         producer.send(settings.actions_topic, key=account_id.encode(), value=body).get(timeout=timeout_s)
     finally:

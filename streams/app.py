@@ -39,7 +39,8 @@ from dataclasses import dataclass
 import faust
 import orjson
 
-from detectors.contract import InvalidEvent, decode_message
+from detectors.adapters import joiner, redactor
+from detectors.contract import InvalidEvent
 from detectors.coordination import Evidence, Fingerprint, FingerprintIndex
 from detectors.engine import Detector, PartitionContext, partition_for
 from detectors.labels import decode_label
@@ -50,6 +51,7 @@ from .actions import Actions
 from .alerting import Alertmanager
 from .dlq import dead_letter
 from .explain import ACTION_HISTORY_TABLE, HISTORY_TABLE, ActionHistory, AlertHistory, install_views
+from .kafka_security import faust_credentials
 from .metrics import ClusterTracker, Metrics
 from .settings import Settings
 
@@ -86,6 +88,7 @@ def _faust_settings(settings: Settings) -> dict:
     datadir.mkdir(parents=True, exist_ok=True)  # Faust does not create parents
     return dict(
         broker=settings.faust_broker,
+        broker_credentials=faust_credentials(settings),
         store=settings.store,
         datadir=str(datadir / settings.app_id),
         topic_partitions=settings.partitions,
@@ -134,10 +137,11 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     alertmanager = Alertmanager.install(app, settings, metrics, raw_table)  # None when no URL is set
     contexts = ContextCache(detector, contexts_table, settings.context_checkpoint_seconds)
     actions = Actions(settings, app, metrics, contexts.loaded) if settings.actions_enabled else None
-    max_bytes = settings.max_event_bytes
-    max_batch_bytes = settings.max_message_bytes
-    max_batch_events = settings.max_message_events
+    decode_message = settings.input_decoder()
+    join = joiner(settings.input_format)
+    skipped = metrics.records_skipped.labels(settings.input_format)
     redact_prompt = settings.dlq_redact_prompt
+    redact_content = redactor(settings.input_format)
     rekey_name = settings.rekey_topic
     evidence_name = settings.evidence_topic
     labels_name = settings.labels_topic
@@ -258,12 +262,14 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             return
         value = message.value if message.value is not None else b""
         t0 = time.perf_counter()
-        results = decode_message(value, max_bytes=max_bytes, max_batch_bytes=max_batch_bytes,
-                                 max_events=max_batch_events)
+        decoded = decode_message(value)  # one record, or several (a batch, an OTLP request, LiteLLM lines)
         t1 = time.perf_counter()
         stage["decode"].observe(t1 - t0)
-        batch = len(results) > 1 or results[0][0] is not value  # an array or NDJSON, even of one
-        reroute: dict[int, list[bytes]] = {}
+        if decoded.skipped:
+            skipped.inc(decoded.skipped)
+        results = decoded.items
+        batch = len(results) > 1 or results[0][0] is not value  # several records, or an array of one
+        reroute: dict[int, list[tuple[bytes, str]]] = {}
         for index, (data, ev) in enumerate(results):
             if type(ev) is InvalidEvent:
                 # a tombstone (null value) stays null in its dead-letter copy
@@ -276,7 +282,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
                     metrics.rekey_misrouted.inc()
                     log.error("re-keyed event for partition %d arrived on %d; dropped", home, message.partition)
                     continue
-                reroute.setdefault(home, []).append(data)
+                reroute.setdefault(home, []).append((data, ev.account_id))
                 continue
             await process(ev, account_key, message.partition, t1)
             t1 = time.perf_counter()
@@ -284,9 +290,9 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             # one message per target partition: a batch stays a batch on the re-key topic
             metrics.rekeyed.inc(len(items))
             if len(items) == 1:
-                await rekey.send(key=orjson.loads(items[0])["account_id"].encode(), value=items[0], partition=home)
-            else:
-                await rekey.send(key=None, value=b"[" + b",".join(items) + b"]", partition=home)
+                await rekey.send(key=items[0][1].encode(), value=items[0][0], partition=home)
+            else:  # in the input format, so the re-key topic reads like the input topic
+                await rekey.send(key=None, value=join([data for data, _ in items]), partition=home)
 
     async def reject(message, data: bytes | None, exc: InvalidEvent, index: int | None) -> None:
         metrics.rejected(exc)
@@ -300,7 +306,8 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         if index is not None:
             headers.append((DLQ_INDEX_HEADER, str(index).encode()))
         if data is not None:
-            data, info = dead_letter(data, exc.code, redact=redact_prompt)  # prompt text out, too-large withheld
+            # prompt text out, too-large withheld
+            data, info = dead_letter(data, exc.code, redact=redact_prompt, content=redact_content)
             headers.extend((f"distillwatch-{k.replace('_', '-')}", v.encode()) for k, v in info.items())
         await dlq.send(key=message.key, value=data, headers=headers)
 

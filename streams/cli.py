@@ -26,6 +26,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from detectors.adapters import FORMATS
+
 from .settings import ENV_PREFIX, Settings, SettingsError, load_settings
 
 __all__ = ["main", "build_parser"]
@@ -65,12 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
         "replay",
         help="run the detectors over a JSON Lines file",
         description="Read API request events from a .jsonl or .jsonl.gz file in file order and run the same "
-        "detection code as the worker. Writes alerts as JSON Lines; optionally rejected events (with the "
+        "detection code as the worker (one line = one input message, in the --format the worker reads). "
+        "Writes alerts as JSON Lines; optionally rejected events (with the "
         "reason and the original bytes) and a statistics JSON file.",
         epilog=EPILOG,
     )
     _add_config(p)
     p.add_argument("--input", required=True, metavar="FILE", help="events, .jsonl or .jsonl.gz")
+    p.add_argument(
+        "--format", choices=FORMATS,
+        help="input format: v1 (the contract, one event per line), otlp_json (one OTLP/JSON trace export "
+        "request per line, as the Collector's Kafka exporter writes messages) or litellm (LiteLLM "
+        f"StandardLoggingPayload, one per line); default {ENV_PREFIX}INPUT_FORMAT, v1",
+    )
     p.add_argument("--alerts", required=True, metavar="OUT.jsonl", help="where to write alerts")
     p.add_argument("--dlq", metavar="DLQ.jsonl", help="where to write rejected events")
     p.add_argument("--stats", metavar="STATS.json", help="where to write counts (events, valid, invalid, ...)")
@@ -269,14 +278,17 @@ def cmd_worker(args) -> int:
 
 
 def cmd_replay(args) -> int:
+    from detectors.adapters import redactor
     from detectors.engine import Detector
     from detectors.rules import Rules
 
     from .progress import ReplayProgress
     from .replay import replay
 
-    settings = load_settings(args.config, rules_file=args.rules, partitions=args.partitions)
+    settings = load_settings(args.config, rules_file=args.rules, partitions=args.partitions,
+                             input_format=args.format)
     detector = Detector(Rules.load(settings.rules_file))
+    decode_message = settings.input_decoder()
     with ReplayProgress(enabled=not args.no_progress) as bar:
         stats = replay(
             args.input,
@@ -285,7 +297,9 @@ def cmd_replay(args) -> int:
             detector=detector,
             partitions=settings.partitions,
             max_event_bytes=settings.max_event_bytes,
+            decode_message=decode_message,
             redact_prompt=settings.dlq_redact_prompt,
+            redact_content=redactor(settings.input_format),
             progress=bar.update,
         )
     summary = stats.to_dict()
@@ -335,6 +349,8 @@ def cmd_simulate(args) -> int:
         else:
             if not settings.broker:
                 raise SettingsError(f"--kafka needs a broker: set {ENV_PREFIX}BROKER or --broker")
+            from .kafka_security import kafka_client_kwargs
+
             labels = args.labels
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -347,6 +363,7 @@ def cmd_simulate(args) -> int:
                     labels_path=labels,
                     stop=stop,
                     progress=bar.update,
+                    security=kafka_client_kwargs(settings),
                 )
             except KeyboardInterrupt:
                 stop.set()
@@ -531,8 +548,11 @@ def cmd_label(args) -> int:
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
+    from .kafka_security import kafka_client_kwargs
+
     try:
-        producer = KafkaProducer(bootstrap_servers=settings.broker.split(","), acks="all")
+        producer = KafkaProducer(bootstrap_servers=settings.broker.split(","), acks="all",
+                                 **kafka_client_kwargs(settings))
         try:
             producer.send(settings.labels_topic, key=args.account.encode(), value=raw).get(timeout=30)
         finally:

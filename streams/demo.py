@@ -27,6 +27,7 @@ import orjson
 from pydantic import SecretStr
 
 from .broker import BrokerError, EmbeddedBroker, die_with_parent, free_port
+from .kafka_security import kafka_client_kwargs
 from .settings import ENV_PREFIX, Settings
 from .topics import ensure_topics
 
@@ -126,6 +127,7 @@ class AlertWatcher(threading.Thread):
                 self.settings.alerts_topic,
                 self.settings.dlq_topic,
                 bootstrap_servers=self.bootstrap,
+                **kafka_client_kwargs(self.settings),
                 auto_offset_reset="earliest",
                 enable_auto_commit=False,
                 group_id=None,
@@ -277,7 +279,7 @@ def run_demo(
             try:
                 counts = simulator.write_kafka(
                     scenario, bootstrap, settings.input_topic, speed=speed, labels_path=labels_path,
-                    stop=stop, progress=progress, progress_every=200,
+                    stop=stop, progress=progress, progress_every=200, security=kafka_client_kwargs(settings),
                 )
                 sim_state["events"] = counts.get("events", sim_state["events"])
                 sim_state["done"] = True

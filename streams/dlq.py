@@ -37,6 +37,7 @@ b'{"request_id":"r","'
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import orjson
 
@@ -52,19 +53,24 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def dead_letter(value: bytes, code: str, *, redact: bool) -> tuple[bytes, dict[str, str]]:
+def dead_letter(
+    value: bytes, code: str, *, redact: bool, content: Callable[[bytes], tuple[bytes, dict[str, str]]] | None = None
+) -> tuple[bytes, dict[str, str]]:
     """The DLQ copy of a rejected ``value`` (rejected with error ``code``) and what to say about it.
 
     Returns ``(copy, info)``; ``info`` is empty when the copy is the original
     unchanged, else it has ``redacted`` (what was taken out: dotted field
     names, ``after-byte-N``, or ``value``), ``original_bytes`` and
     ``original_sha256``, and ``prompt_sha256`` when a prompt text string was
-    removed.
+    removed. ``content`` redacts records of an input format other than v1
+    (:func:`detectors.adapters.redactor`), whose text is not in ``prompt``.
     """
     if code == "too_large":
         return b"", _info(value, "value")
     if not redact:
         return value, {}
+    if content is not None:
+        return content(value)
     try:
         obj = orjson.loads(value)
     except orjson.JSONDecodeError:

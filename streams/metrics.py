@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from detectors.adapters import FORMATS
 from detectors.contract import InvalidEvent
 from detectors.engine import CLUSTER_KINDS as _CLUSTER_KIND_CODES
 
@@ -272,6 +273,16 @@ class Metrics:
         for label in ("abusive", "benign"):  # exists before the first timer tick reports the models
             self.label_model_labels.labels(label)
         ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, start time
+        # --- input adapters (detectors/adapters) ---
+        self.records_skipped = Counter(
+            "distillwatch_input_records_skipped_total",
+            "Records in input messages that are not API requests (OTLP spans that are not GenAI model calls), "
+            "by input format; neither processed nor rejected",
+            ["format"],
+            registry=r,
+        )
+        for fmt in FORMATS:
+            self.records_skipped.labels(fmt)
 
     def declare(self, signals: Iterable[str], partitions: int) -> None:
         """Create the children whose label values come from the rules file and the
@@ -308,7 +319,6 @@ class Metrics:
         if self._newest_event_ts == -math.inf:
             return math.nan
         return max(0.0, time.time() - self._newest_event_ts)
-
     def observe_contexts(self, contexts) -> None:
         """Model health from the loaded partition contexts."""
         contexts = list(contexts)

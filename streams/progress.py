@@ -126,6 +126,8 @@ def print_replay_summary(summary: dict[str, Any], alerts_path: str, dlq_path: st
     table.add_column(justify="right", overflow="fold")  # long paths wrap, never cut with "…"
     for key in ("events", "valid", "invalid", "duplicates", "accounts", "alerts"):
         table.add_row(key, f"{summary[key]:,}")
+    if summary.get("skipped"):
+        table.add_row("skipped (not API requests)", f"{summary['skipped']:,}")
     if summary.get("invalid_by_reason"):
         table.add_row("invalid by reason", ", ".join(f"{k} {v:,}" for k, v in summary["invalid_by_reason"].items()))
     if summary.get("alerts_by_severity"):

@@ -1,8 +1,9 @@
 """Offline replay: run the live detection code over a JSON Lines file.
 
 Events are read in file order and go through exactly what the worker's agent
-runs — :func:`detectors.contract.decode_message` (a line may hold a JSON
-array of events) then
+runs — the input format's decoder (:func:`detectors.adapters.decoder`: one
+line is one Kafka message's value, which may hold several records: a JSON
+array or NDJSON of v1 events, an OTLP export request, LiteLLM payloads) then
 :meth:`detectors.engine.Detector.process` — with the per-account states kept in
 a dict instead of a Faust table, and the partitions, population contexts and
 coordination of the live topology emulated in-process
@@ -29,7 +30,8 @@ from typing import IO, Any
 
 import orjson
 
-from detectors.contract import MAX_BATCH_EVENTS, MAX_EVENT_BYTES, InvalidEvent, decode_message
+from detectors.adapters import Decoded, decoder
+from detectors.contract import MAX_EVENT_BYTES, InvalidEvent
 from detectors.engine import Detector
 from detectors.pipeline import LocalPipeline
 
@@ -44,13 +46,14 @@ class ReplayError(RuntimeError):
 
 @dataclass
 class ReplayStats:
-    events: int = 0  # events read: one per non-blank line, or each element of a line holding a JSON array
+    events: int = 0  # records read: one per v1 event (a line may hold several), span or payload
     valid: int = 0  # processed by the detector
     invalid: int = 0  # rejected, written to the DLQ
     duplicates: int = 0  # repeated request ids, counted once
     accounts: int = 0
     alerts: int = 0
     blank_lines: int = 0
+    skipped: int = 0  # records that are not API requests (OTLP spans that are not GenAI model calls)
     invalid_by_reason: Counter = field(default_factory=Counter)
     alerts_by_severity: Counter = field(default_factory=Counter)
     alerts_by_status: Counter = field(default_factory=Counter)
@@ -65,6 +68,7 @@ class ReplayStats:
             "accounts": self.accounts,
             "alerts": self.alerts,
             "blank_lines": self.blank_lines,
+            "skipped": self.skipped,
             "invalid_by_reason": dict(sorted(self.invalid_by_reason.items())),
             "alerts_by_severity": dict(sorted(self.alerts_by_severity.items())),
             "alerts_by_status": dict(sorted(self.alerts_by_status.items())),
@@ -104,18 +108,25 @@ def replay(
     partitions: int = 8,
     max_event_bytes: int = MAX_EVENT_BYTES,
     max_line_bytes: int = 16 * MAX_EVENT_BYTES,
+    decode_message: Callable[[bytes], Decoded] | None = None,
     redact_prompt: bool = True,
+    redact_content: Callable[[bytes], tuple[bytes, dict[str, str]]] | None = None,
     progress: Callable[[int, int, ReplayStats], None] | None = None,
     progress_every: int = 20_000,
 ) -> ReplayStats:
     """Replay ``input_path`` and write alerts (and rejects) as JSON Lines.
 
+    ``decode_message`` is the input format's decoder (default: contract v1
+    with ``max_event_bytes`` per event and ``max_line_bytes`` per line).
     ``progress(bytes_read, total_bytes, stats)`` is called every
     ``progress_every`` records and at the end. Rejects are copied to the DLQ
     as the worker copies them (:func:`streams.dlq.dead_letter`): prompt text
-    taken out unless ``redact_prompt`` is false.
+    taken out unless ``redact_prompt`` is false (``redact_content``: the input
+    format's redactor, :func:`detectors.adapters.redactor`, for formats other
+    than v1).
     """
     detector = detector or Detector()
+    decode_message = decode_message or decoder("v1", max_event_bytes=max_event_bytes, max_message_bytes=max_line_bytes)
     path = Path(input_path)
     reader, rawf = open_lines(path)
     total = os.fstat(rawf.fileno()).st_size
@@ -138,9 +149,10 @@ def replay(
                 if not record.strip():
                     stats.blank_lines += 1
                     continue
-                results = decode_message(record, max_bytes=max_event_bytes, max_batch_bytes=max_line_bytes,
-                                         max_events=MAX_BATCH_EVENTS)
-                batch = len(results) > 1 or results[0][0] is not record  # an array or NDJSON, even of one
+                decoded = decode_message(record)
+                stats.skipped += decoded.skipped
+                results = decoded.items
+                batch = len(results) > 1 or results[0][0] is not record  # several records, or an array of one
                 for index, (data, ev) in enumerate(results):
                     stats.events += 1
                     if progress is not None and stats.events % progress_every == 0:
@@ -149,7 +161,8 @@ def replay(
                         stats.invalid += 1
                         stats.invalid_by_reason[ev.code] += 1
                         if dlq is not None:
-                            dlq.write(_dlq_line(lineno, data, ev, redact_prompt, index if batch else None))
+                            dlq.write(_dlq_line(lineno, data, ev, redact_prompt, index if batch else None,
+                                                redact_content))
                         continue
                     if not handle(ev):
                         stats.duplicates += 1
@@ -179,9 +192,10 @@ def replay(
 
 
 def _dlq_line(
-    lineno: int, record: bytes, exc: InvalidEvent, redact_prompt: bool, index: int | None = None
+    lineno: int, record: bytes, exc: InvalidEvent, redact_prompt: bool, index: int | None = None,
+    redact_content: Callable[[bytes], tuple[bytes, dict[str, str]]] | None = None,
 ) -> bytes:
-    copy, info = dead_letter(record, exc.code, redact=redact_prompt)
+    copy, info = dead_letter(record, exc.code, redact=redact_prompt, content=redact_content)
     entry: dict[str, Any] = {
         "line": lineno,
         "index": index,  # position in the line's JSON array, when the line held several events

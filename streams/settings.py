@@ -16,12 +16,16 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from detectors.adapters import Decoded
 
 __all__ = ["Settings", "SettingsError", "load_settings", "ENV_PREFIX", "SECRET_FIELDS"]
 
@@ -42,8 +46,11 @@ TOPIC_FIELDS = (
 )
 
 
+#: Where the litellm input format may find the account (detectors/adapters/litellm.py ACCOUNT_FIELDS).
+LiteLLMAccountField = Literal["team_id", "org_id", "key_hash", "user_id", "end_user"]
+
 #: Settings whose values are never printed or put in error messages.
-SECRET_FIELDS = ("webhook_secret", "admin_token")
+SECRET_FIELDS = ("webhook_secret", "admin_token", "kafka_ssl_key_password", "kafka_sasl_password")
 
 
 class SettingsError(ValueError):
@@ -117,10 +124,11 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         16 * 1_048_576, ge=256, le=256 * 1_048_576,
         description="largest accepted input message, bytes (a message may carry several events: a JSON array or "
-        "NDJSON)",
+        "NDJSON; an OTLP export request; a LiteLLM batch)",
     )
     max_message_events: int = Field(
-        10_000, ge=1, le=1_000_000, description="most events accepted in one input message (JSON array or NDJSON)"
+        10_000, ge=1, le=1_000_000,
+        description="most events accepted in one input message (JSON array or NDJSON; LiteLLM payloads)",
     )
     account_idle_seconds: float = Field(
         7 * 86400.0, ge=0,
@@ -220,6 +228,51 @@ class Settings(BaseSettings):
         None, description="file holding the admin bearer token (instead of ADMIN_TOKEN; surrounding whitespace ignored)"
     )
 
+    # --- input formats (detectors/adapters) ---
+    input_format: Literal["v1", "otlp_json", "litellm"] = Field(
+        "v1",
+        description="format of the input topic (and its re-key topic): v1 (the contract), otlp_json "
+        "(OpenTelemetry GenAI spans from the Collector's Kafka exporter) or litellm (LiteLLM "
+        "StandardLoggingPayload, NDJSON); see docs/adapters.md",
+    )
+    otlp_account_attribute: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["enduser.id", "user.id"],
+        min_length=1,
+        description="otlp_json: span or resource attribute(s) holding the account id, tried in order, span "
+        "before resource (comma-separated)",
+    )
+    litellm_account_field: Annotated[list[LiteLLMAccountField], NoDecode] = Field(
+        default_factory=lambda: ["team_id", "key_hash"],
+        min_length=1,
+        description="litellm: payload field(s) holding the account id, tried in order: team_id, org_id, "
+        "key_hash, user_id (metadata.user_api_key_*) or end_user (comma-separated)",
+    )
+
+    # --- Kafka TLS and SASL (streams/kafka_security.py) ---
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="how every Kafka client of the process connects: PLAINTEXT, SSL, SASL_PLAINTEXT "
+        "or SASL_SSL"
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="SSL/SASL_SSL: PEM file of the CA certificates to trust (unset: the system's)"
+    )
+    kafka_ssl_certfile: Path | None = Field(None, description="SSL: client certificate (PEM) for mutual TLS")
+    kafka_ssl_keyfile: Path | None = Field(None, description="SSL: private key (PEM) of the client certificate")
+    kafka_ssl_key_password: SecretStr | None = Field(
+        None, description="password of the client private key, if it is encrypted (never printed)"
+    )
+    kafka_ssl_key_password_file: Path | None = Field(
+        None, description="file holding the client private key password (instead of KAFKA_SSL_KEY_PASSWORD)"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="SASL_PLAINTEXT/SASL_SSL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password (never printed)")
+    kafka_sasl_password_file: Path | None = Field(
+        None, description="file holding the SASL password (instead of KAFKA_SASL_PASSWORD)"
+    )
+
     # --- operations: metrics (streams/metrics.py) ---
 
     @field_validator("log_level", mode="before")
@@ -227,7 +280,8 @@ class Settings(BaseSettings):
     def _lower(cls, v: Any) -> Any:
         return v.lower() if isinstance(v, str) else v
 
-    @field_validator("actions_allowlist", "webhook_urls", mode="before")
+    @field_validator("actions_allowlist", "webhook_urls", "otlp_account_attribute", "litellm_account_field",
+                     mode="before")
     @classmethod
     def _string_list(cls, v: Any) -> Any:
         if not isinstance(v, str):
@@ -299,7 +353,9 @@ class Settings(BaseSettings):
             raise ValueError(f"rules file '{v}' does not exist")
         return v
 
-    @field_validator("actions_file", "actions_allowlist_file", "webhook_secret_file", "admin_token_file")
+    @field_validator("actions_file", "actions_allowlist_file", "webhook_secret_file", "admin_token_file",
+                     "kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile", "kafka_ssl_key_password_file",
+                     "kafka_sasl_password_file")
     @classmethod
     def _existing_file(cls, v: Path | None) -> Path | None:
         if v is not None and not v.is_file():
@@ -394,8 +450,41 @@ class Settings(BaseSettings):
             seen[topic] = name
         return self
 
+    @model_validator(mode="after")
+    def _kafka_security(self) -> Settings:
+        for name in ("kafka_ssl_key_password", "kafka_sasl_password"):
+            if getattr(self, name) is not None and getattr(self, f"{name}_file") is not None:
+                raise ValueError(f"set only one of {ENV_PREFIX}{name.upper()} and {ENV_PREFIX}{name.upper()}_FILE")
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError(f"{ENV_PREFIX}KAFKA_SSL_CERTFILE and {ENV_PREFIX}KAFKA_SSL_KEYFILE go together")
+        if self.kafka_security_protocol.startswith("SASL_") and (
+            not self.kafka_sasl_username or (self.kafka_sasl_password is None and self.kafka_sasl_password_file is None)
+        ):
+            raise ValueError(
+                f"{ENV_PREFIX}KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                f"{ENV_PREFIX}KAFKA_SASL_USERNAME and {ENV_PREFIX}KAFKA_SASL_PASSWORD (or _FILE)"
+            )
+        return self
+
+    def input_decoder(self) -> Callable[[bytes], Decoded]:
+        """The per-message decode function of ``input_format`` (:func:`detectors.adapters.decoder`), the
+        one the worker and replay both use."""
+        from detectors.adapters import decoder
+
+        return decoder(
+            self.input_format,
+            max_event_bytes=self.max_event_bytes,
+            max_message_bytes=self.max_message_bytes,
+            max_message_events=self.max_message_events,
+            otlp_account_attributes=tuple(self.otlp_account_attribute),
+            litellm_account_fields=tuple(self.litellm_account_field),
+        )
+
     @property
     def faust_broker(self) -> str:
+        """Faust's broker URL. ``kafka://`` names Faust's aiokafka transport whatever the security
+        protocol (Faust has no ``ssl://`` transport): TLS and SASL come from ``broker_credentials``
+        (:func:`streams.kafka_security.faust_credentials`)."""
         if not self.broker:
             raise SettingsError(f"no broker configured: set {ENV_PREFIX}BROKER")
         return ";".join(f"kafka://{h}" for h in self.broker.split(","))

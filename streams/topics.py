@@ -17,6 +17,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from .kafka_security import kafka_client_kwargs
 from .settings import TOPIC_FIELDS, Settings, SettingsError
 
 __all__ = ["ensure_topics", "TopicError"]
@@ -35,6 +36,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
         bootstrap_servers=settings.broker,
         client_id=f"{settings.app_id}-admin",
         request_timeout_ms=int(timeout_s * 1000),
+        **kafka_client_kwargs(settings),
     )
     try:
         # every topic the agents read is co-partitioned with the tables

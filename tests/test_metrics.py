@@ -20,7 +20,7 @@ from detectors.state import AccountState
 from streams.metrics import FAUST_FAMILIES, STAGES, ClusterTracker, FaustMonitorCollector, Metrics
 
 ALLOWED_LABELS = {"outcome", "reason", "severity", "status", "label", "action", "stage", "signal", "partition",
-                  "kind", "topic"}
+                  "kind", "topic", "format"}  # format: the input format, one of detectors.adapters.FORMATS
 
 
 def _value(m: Metrics, name: str, labels: dict | None = None) -> float | None:

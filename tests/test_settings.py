@@ -125,11 +125,31 @@ ENV_CASES: dict[str, tuple[str, object]] = {
     "public_url": ("https://dw.example/", "https://dw.example"),
     "admin_token": ("s3cret", SecretStr("s3cret")),
     "admin_token_file": (str(PACKAGED_RULES), PACKAGED_RULES),  # any existing file
+    # input formats
+    "input_format": ("otlp_json", "otlp_json"),
+    "otlp_account_attribute": ("tenant.id, user.id", ["tenant.id", "user.id"]),
+    "litellm_account_field": ("org_id,key_hash", ["org_id", "key_hash"]),
+    # Kafka TLS and SASL
+    "kafka_security_protocol": ("SASL_SSL", "SASL_SSL"),
+    "kafka_ssl_cafile": (str(PACKAGED_RULES), PACKAGED_RULES),  # existence is what is checked
+    "kafka_ssl_certfile": (str(PACKAGED_RULES), PACKAGED_RULES),
+    "kafka_ssl_keyfile": (str(PACKAGED_ACTIONS), PACKAGED_ACTIONS),
+    "kafka_ssl_key_password": ("k3y", SecretStr("k3y")),
+    "kafka_ssl_key_password_file": (str(PACKAGED_RULES), PACKAGED_RULES),
+    "kafka_sasl_mechanism": ("SCRAM-SHA-512", "SCRAM-SHA-512"),
+    "kafka_sasl_username": ("dw", "dw"),
+    "kafka_sasl_password": ("s4sl", SecretStr("s4sl")),
+    "kafka_sasl_password_file": (str(PACKAGED_RULES), PACKAGED_RULES),
 }
 #: Fields whose single-variable case needs a companion setting.
-ENV_COMPANIONS = {"webhook_urls": {"WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}
+ENV_COMPANIONS = {
+    "webhook_urls": {"WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+    "kafka_security_protocol": {"KAFKA_SASL_USERNAME": "dw", "KAFKA_SASL_PASSWORD": "s4sl"},
+    "kafka_ssl_certfile": {"KAFKA_SSL_KEYFILE": str(PACKAGED_ACTIONS)},
+    "kafka_ssl_keyfile": {"KAFKA_SSL_CERTFILE": str(PACKAGED_RULES)},
+}
 #: Left out of the all-together case: each excludes its twin (only one secret source may be set).
-NOT_TOGETHER = {"webhook_secret_file", "admin_token_file"}
+NOT_TOGETHER = {"webhook_secret_file", "admin_token_file", "kafka_ssl_key_password_file", "kafka_sasl_password_file"}
 
 
 def test_env_cases_cover_every_field():
