@@ -139,7 +139,7 @@ def test_batched_messages_json_arrays_and_ndjson(worker_factory, kafka_bootstrap
     s = w.settings
     events = []
     for i in range(600):
-        acct = f"acct-b{i % 30}"
+        acct = "acct-b7" if i % 3 == 0 else f"acct-b{i % 30}"  # one harvester, 200 of the events
         hot = acct == "acct-b7"
         events.append({
             "request_id": f"b-{i}", "timestamp": 1795860000.0 + 2 * i, "account_id": acct,
