@@ -28,9 +28,11 @@ from kafka import KafkaAdminClient
 from detectors.engine import Detector, PartitionContext
 from detectors.state import AccountState
 from streams.app import CONTEXT_TABLE, TABLE_NAME
+from streams.broker import EmbeddedBroker, free_port
 from streams.replay import replay
 from tests.conftest import RunningWorker, unique_settings
 from tests.kafkautil import consume, produce
+from tests.tcpproxy import TcpProxy
 from tests.test_integration import _outcomes, _wait_for_metrics, simulated_events
 
 pytestmark = pytest.mark.integration
@@ -72,11 +74,12 @@ def committed(bootstrap: str, settings) -> int:
 
 
 def wait_committed(bootstrap: str, settings, n: int, worker: RunningWorker, timeout: float = 150.0) -> None:
+    """Until the worker has committed ``n`` input events."""
     deadline = time.monotonic() + timeout
     while (done := committed(bootstrap, settings)) < n:
         assert worker.proc.alive(), "worker died:\n" + worker.proc.log_tail(40)
         assert time.monotonic() < deadline, f"worker committed {done} of {n} events in {timeout:.0f}s"
-        time.sleep(1.0)
+        time.sleep(0.3)
 
 
 def read_alerts(bootstrap: str, settings, want: set[str], timeout: float = 90.0) -> list[dict]:
@@ -105,7 +108,7 @@ def assert_same_alerts_up_to_repeats(got: list[dict], expected: list[dict]) -> C
 
 def changelog(bootstrap: str, settings, table: str) -> dict[bytes, list[bytes]]:
     """Every value a table's changelog topic holds, per key, oldest first."""
-    records = consume(bootstrap, f"{settings.app_id}-{table}-changelog", until=lambda r: False, timeout=3.0)
+    records = consume(bootstrap, f"{settings.app_id}-{table}-changelog", until=lambda r: False, timeout=1.5)
     out: dict[bytes, list[bytes]] = {}
     for m in records:
         out.setdefault(m.key, []).append(m.value)
@@ -136,16 +139,20 @@ def test_worker_sigkill_mid_stream_recovers_state_and_models_and_loses_no_alert(
     # run B: the same stream; the worker is SIGKILLed while it works through it, then started again
     s = restart_settings(kafka_bootstrap, tmp_path)
     b1 = worker_factory(s)
-    head, tail = events[: len(events) * 6 // 10], events[len(events) * 6 // 10:]
+    head, tail = events[: len(events) * 9 // 10], events[len(events) * 9 // 10:]
     produce(kafka_bootstrap, s.input_topic, head)
-    _wait_for_metrics(s, lambda v: _outcomes(v) >= len(events) * 0.4, timeout=120)
+    _wait_for_metrics(s, lambda v: _outcomes(v) >= len(events) * 0.25, timeout=120)
+    wait_committed(kafka_bootstrap, s, 1, b1, timeout=30)  # Faust commits every 2.8 s
+    deadline = time.monotonic() + 30
+    while not any(PartitionContext.from_bytes(v[-1]).anomaly.n_seen  # a model checkpoint to come back from
+                  for v in changelog(kafka_bootstrap, s, CONTEXT_TABLE).values()):
+        assert time.monotonic() < deadline, "no model checkpoint within 30 s"
     os.killpg(b1.proc.proc.pid, signal.SIGKILL)
     b1.proc.proc.wait(10)
     committed_at_kill = committed(kafka_bootstrap, s)
     assert 0 < committed_at_kill < len(head), "the kill must land mid-stream, after a commit"
     contexts_at_kill = changelog(kafka_bootstrap, s, CONTEXT_TABLE)
     seen_at_kill = {k: PartitionContext.from_bytes(v[-1]).anomaly.n_seen for k, v in contexts_at_kill.items()}
-    assert sum(seen_at_kill.values()) > 0, "no model checkpoint before the kill: nothing to recover"
     produce(kafka_bootstrap, s.input_topic, tail)  # traffic goes on while the worker is down
 
     b2 = worker_factory(s)
@@ -162,9 +169,11 @@ def test_worker_sigkill_mid_stream_recovers_state_and_models_and_loses_no_alert(
     # model state came back: each partition's first checkpoint after the restart continues the model
     # from its checkpoint before the kill (a model started afresh would count from zero again)
     contexts = changelog(kafka_bootstrap, s, CONTEXT_TABLE)
-    for key, n_seen in seen_at_kill.items():
-        first_after = PartitionContext.from_bytes(contexts[key][len(contexts_at_kill[key])]).anomaly.n_seen
-        assert first_after >= n_seen, (key, n_seen, first_after)
+    continued = {k: PartitionContext.from_bytes(contexts[k][len(v)]).anomaly.n_seen
+                 for k, v in contexts_at_kill.items() if len(contexts[k]) > len(v)}
+    assert continued, "no model checkpoint after the restart"
+    for key, n_seen in continued.items():
+        assert n_seen >= seen_at_kill[key], (key, seen_at_kill[key], n_seen)
     # nothing was lost: every account is there, having absorbed at least what it did in run A. Events
     # re-read after the kill that were already out of the account's 64-id dedup ring are absorbed again
     # (at-least-once state; docs/guarantees.md): counted here, not hidden.
@@ -178,3 +187,59 @@ def test_worker_sigkill_mid_stream_recovers_state_and_models_and_loses_no_alert(
           f"recognised as duplicates {recognised:.0f}; accounts with events absorbed twice {len(twice)} of "
           f"{len(absorbed_a)}, events absorbed twice {sum(twice.values())}; alerts A {len(alerts_a)} "
           f"B {len(alerts_b)}, repeats {sum(repeats.values())}")
+
+
+@pytest.fixture
+def proxied_broker(tmp_path):
+    """A broker of this test's own behind a TCP proxy (which the broker advertises) that can cut the link."""
+    broker_port = free_port()
+    proxy = TcpProxy(broker_port).start()
+    try:
+        with EmbeddedBroker(port=broker_port, advertised_port=proxy.port, log_path=tmp_path / "tansu.log"):
+            yield proxy
+    finally:
+        proxy.close()
+
+
+def test_broker_outage_under_a_running_worker_loses_no_alert(proxied_broker, tmp_path, stream):
+    """Every connection to the broker drops and none is possible for twice the session timeout, while
+    events flow; then the broker is reachable again, with its data.
+
+    The worker is not restarted: its fetches, sends, heartbeats and commits fail meanwhile, and it
+    must reconnect and carry on by itself. (tansu keeps the group member through the outage, so no
+    rebalance follows here; a broker that expires it makes the worker rejoin and re-read from the
+    committed offsets, as after a crash.) (A real restart of tansu on
+    s3:// storage loses acknowledged records here, so the outage is made at the network: see
+    docs/guarantees.md.)
+    """
+    events, expected = stream["events"], stream["alerts"]
+    want = {a["alert_id"] for a in expected}
+    proxy = proxied_broker
+    bootstrap = f"127.0.0.1:{proxy.port}"
+    s = restart_settings(bootstrap, tmp_path)
+    head, tail = events[: len(events) // 2], events[len(events) // 2:]
+    w = RunningWorker(s, tmp_path / "worker.log").start()
+    try:
+        produce(bootstrap, s.input_topic, head)
+        _wait_for_metrics(s, lambda v: _outcomes(v) >= len(events) * 0.25, timeout=120)
+        proxy.cut()
+        try:
+            time.sleep(2 * s.session_timeout)
+            _, during = _wait_for_metrics(s, lambda v: True)
+            assert w.proc.alive(), w.proc.log_tail(40)
+        finally:
+            proxy.restore()
+        produce(bootstrap, s.input_topic, tail)
+        wait_committed(bootstrap, s, len(events), w, timeout=170)
+        alerts = read_alerts(bootstrap, s, want)
+        _, values = _wait_for_metrics(s, lambda v: True)
+    finally:
+        w.stop()
+    assert _outcomes(during) < len(head), "the outage must land mid-stream"
+    assert _outcomes(values) >= len(events)
+    repeats = assert_same_alerts_up_to_repeats(alerts, expected)
+    log = w.proc.log_path.read_text(errors="replace")
+    assert "Unable connect to node" in log, "the worker must have felt the outage"
+    print(f"\nbroker outage: events read {_outcomes(values):.0f} of {len(events)} "
+          f"({_outcomes(during):.0f} when the link came back), group joins {log.count('Joined group')}, "
+          f"alerts {len(alerts)}, repeats {sum(repeats.values())}")
