@@ -6,11 +6,15 @@ What is proved here (docs/guarantees.md states it for users):
   its per-account state and its online models back from the changelogs, raises
   every alert an uninterrupted run raises, and raises no alert the
   uninterrupted run does not. Events processed after the last offset commit
-  are read again (at least once): an alert can then reach ``abuse-alerts``
-  twice, always with the same ``alert_id``, so a consumer that de-duplicates on
-  ``alert_id`` sees exactly the uninterrupted run's alerts.
-- The same when the broker (tansu on S3 storage, so it keeps its data) is
-  killed and restarted under a running worker that is not restarted.
+  are read again (at least once); the account states skip the ones they
+  already absorbed by offset, so each account ends with exactly the state of
+  the uninterrupted run. An alert can reach ``abuse-alerts`` twice, always with
+  the same ``alert_id``, so a consumer that de-duplicates on ``alert_id`` sees
+  exactly the uninterrupted run's alerts.
+- The same when the broker becomes unreachable for longer than the session
+  timeout under a running worker that is not restarted.
+- Why that outage is made at the network and not by restarting tansu: tansu's
+  s3:// storage loses acknowledged records across a restart (strict xfail).
 """
 
 from __future__ import annotations
@@ -245,12 +249,15 @@ def test_broker_outage_under_a_running_worker_loses_no_alert(proxied_broker, tmp
     log = w.proc.log_path.read_text(errors="replace")
     assert "Unable connect to node" in log, "the worker must have felt the outage"
     print(f"\nbroker outage: events read {_outcomes(values):.0f} of {len(events)} "
-          f"({_outcomes(during):.0f} when the link came back), group joins {log.count('Joined group')}, "
-          f"alerts {len(alerts)}, repeats {sum(repeats.values())}")
+          f"({_outcomes(during):.0f} when the link came back), "
+          f"group joins {log.count('Joined group')}, alerts {len(alerts)}, repeats {sum(repeats.values())}")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="tansu 0.6.0 on s3:// storage resumes a partition at a stale high "
-                   "watermark after a restart and overwrites acknowledged records (docs/guarantees.md)")
+@pytest.mark.xfail(
+    strict=True, raises=AssertionError,
+    reason="tansu 0.6.0 on s3:// storage resumes a partition at a stale high watermark after a restart and "
+    "overwrites acknowledged records (docs/guarantees.md)",
+)
 def test_tansu_on_s3_storage_keeps_every_acknowledged_record_across_a_restart(tmp_path):
     """Why the broker-outage test cuts the network instead of restarting tansu.
 
