@@ -49,7 +49,7 @@ __all__ = [
     "TOPIC_WINDOW",
 ]
 
-STATE_VERSION = 3
+STATE_VERSION = 4
 
 #: Horizons (seconds) of the decayed request-rate counters.
 RATE_HORIZONS = (60.0, 600.0, 3600.0, 86400.0)
@@ -133,6 +133,10 @@ _SCALARS: tuple[tuple[str, str], ...] = (
     ("ep_seq", "q"),  # alerts emitted in the current episode
     ("ep_severity", "b"),  # 0 = no open episode, else 1 info, 2 warning, 3 critical
     ("dedup_pos", "H"),
+    # next Kafka offset to absorb from the input topic and from the re-key topic (the account's partition
+    # of each): a re-read after a crash is skipped exactly, however far it reaches past the dedup ring
+    ("next_input_offset", "q"),
+    ("next_rekey_offset", "q"),
     ("first_ts", "d"),
     ("last_ts", "d"),
     ("hours_ts", "d"),  # event time the hour profile was last decayed to

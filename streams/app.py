@@ -313,6 +313,13 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
 
     async def process(ev, account_key: bytes, partition: int, t1: float) -> None:
         state = detector.load_state(ev.account_id, table.get(account_key))
+        # Faust commits offsets every few seconds: after a crash the events since the last commit are read
+        # again. The state knows the offsets it has absorbed, so those count as duplicates, exactly once.
+        offset_field = "next_rekey_offset" if message.topic == rekey_name else "next_input_offset"
+        if message.offset < getattr(state, offset_field):
+            metrics.duplicate.inc()
+            return
+        setattr(state, offset_field, message.offset + 1)
         alerts: list[dict] = []
         fps: list = []
         ctx = contexts.get(partition)

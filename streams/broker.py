@@ -98,20 +98,43 @@ def wait_for_kafka(bootstrap: str, timeout: float = 20.0) -> None:
 
 
 class EmbeddedBroker:
-    """A tansu broker process on 127.0.0.1 with in-memory storage.
+    """A tansu broker process on 127.0.0.1, with in-memory storage by default.
 
     Parameters
     ----------
     port
-        Port to listen on; a free one is picked when ``None``.
+        Port to listen on; a free one is picked when ``None``. It is kept after
+        :meth:`stop`, so a second :meth:`start` comes back on the same address.
     log_path
         File that receives the broker's stdout and stderr; a temporary file
         when ``None`` (its path is in :attr:`log_path`).
+    storage
+        tansu's ``--storage-engine``. ``memory://tansu/`` loses everything when
+        the broker stops; ``s3://BUCKET/`` keeps topics, records and group
+        offsets in an S3 service named by ``env`` (the broker-restart test uses
+        the s3rver npm package), so the broker can be restarted.
+    advertised_port
+        Port clients are told to connect to, when something (a proxy in an
+        outage test) stands in front of the broker; ``port`` when ``None``.
+    env
+        Extra environment for the broker, e.g. ``AWS_ENDPOINT``,
+        ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION``
+        and ``AWS_ALLOW_HTTP`` for ``s3://`` storage.
     """
 
-    def __init__(self, port: int | None = None, log_path: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        port: int | None = None,
+        log_path: str | os.PathLike | None = None,
+        storage: str = "memory://tansu/",
+        env: dict[str, str] | None = None,
+        advertised_port: int | None = None,
+    ):
         self.port = port
+        self.advertised_port = advertised_port
         self.log_path = Path(log_path) if log_path else None
+        self.storage = storage
+        self.extra_env = env or {}
         self._proc: subprocess.Popen | None = None
         self._log = None
         self._tmpdir: str | None = None
@@ -135,16 +158,15 @@ class EmbeddedBroker:
         if self.log_path is None:
             self._tmpdir = tempfile.mkdtemp(prefix="distillwatch-tansu-")
             self.log_path = Path(self._tmpdir) / "tansu.log"
-        url = f"tcp://127.0.0.1:{self.port}"
         cmd = [
             binary,
             "broker",
-            "--listener-url", url,
-            "--advertised-listener-url", url,
-            "--storage-engine", "memory://tansu/",
+            "--listener-url", f"tcp://127.0.0.1:{self.port}",
+            "--advertised-listener-url", f"tcp://127.0.0.1:{self.advertised_port or self.port}",
+            "--storage-engine", self.storage,
         ]
         self._log = open(self.log_path, "ab")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")} | self.extra_env
         # Own process group: a Ctrl-C in the terminal reaches us, and we stop
         # the broker ourselves, after the worker has let go of it.
         self._proc = subprocess.Popen(
@@ -181,10 +203,11 @@ class EmbeddedBroker:
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 5.0, sig: signal.Signals = signal.SIGTERM) -> None:
+        """Stop the broker with ``sig`` (SIGKILL for a crash), killing it if it outlives ``timeout``."""
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(sig)
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:

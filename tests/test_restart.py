@@ -1,0 +1,287 @@
+"""Crash and restart guarantees, against the real embedded broker and real workers.
+
+What is proved here (docs/guarantees.md states it for users):
+
+- A worker killed with SIGKILL in the middle of a stream and started again gets
+  its per-account state and its online models back from the changelogs, raises
+  every alert an uninterrupted run raises, and raises no alert the
+  uninterrupted run does not. Events processed after the last offset commit
+  are read again (at least once); the account states skip the ones they
+  already absorbed by offset, so each account ends with exactly the state of
+  the uninterrupted run. An alert can reach ``abuse-alerts`` twice, always with
+  the same ``alert_id``, so a consumer that de-duplicates on ``alert_id`` sees
+  exactly the uninterrupted run's alerts.
+- The same when the broker becomes unreachable for longer than the session
+  timeout under a running worker that is not restarted.
+- Why that outage is made at the network and not by restarting tansu: tansu's
+  s3:// storage loses acknowledged records across a restart (strict xfail).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+
+from detectors.engine import Detector, PartitionContext
+from detectors.state import AccountState
+from streams.app import CONTEXT_TABLE, TABLE_NAME
+from streams.broker import EmbeddedBroker, free_port
+from streams.replay import replay
+from tests.conftest import RunningWorker, unique_settings
+from tests.kafkautil import consume, produce
+from tests.s3server import S3rver
+from tests.tcpproxy import TcpProxy
+from tests.test_integration import _outcomes, _wait_for_metrics, simulated_events
+
+pytestmark = pytest.mark.integration
+
+#: 6,271 events of 35 accounts over 4 partitions; replay raises 10 alerts from them
+#: (opened, escalated and cluster-linked ones)
+SEED, HOURS, SCALE = 3, 1.0, 0.1
+#: the worker refreshes its model gauges on a 5 s timer
+METRICS_TICK = 5.5
+
+
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory) -> dict:
+    """The events and what replay (the same detection code, partitions emulated) raises from them."""
+    events = simulated_events(seed=SEED, hours=HOURS, scale=SCALE)
+    d = tmp_path_factory.mktemp("restart-replay")
+    (d / "in.jsonl").write_bytes(b"\n".join(raw for _, raw in events) + b"\n")
+    replay(d / "in.jsonl", d / "alerts.jsonl", detector=Detector(), partitions=4)
+    alerts = [orjson.loads(x) for x in (d / "alerts.jsonl").read_bytes().splitlines()]
+    assert len(alerts) >= 5 and any(a["cluster"] for a in alerts), "too few alerts for the comparison to mean much"
+    return dict(events=[(acct.encode(), raw) for acct, raw in events], alerts=alerts)
+
+
+def restart_settings(bootstrap: str, tmp_path: Path, **overrides):
+    """Per-test topics (the actions topic too), the metrics endpoint on, models checkpointed every second."""
+    s = unique_settings(bootstrap, tmp_path, web_enabled=True, context_checkpoint_seconds=1.0, **overrides)
+    return s.model_copy(update={"actions_topic": f"actions-{s.app_id}"})
+
+
+def committed(bootstrap: str, settings) -> int:
+    """Input events the worker's consumer group has committed (offsets are 0-based: the sum is a count).
+
+    Committed offsets, not end offsets: tansu's ListOffsets is wrong for batches of several records.
+    """
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    try:
+        offsets = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
+    finally:
+        admin.close()
+    return sum(o.offset for tp, o in offsets.items() if tp.topic == settings.input_topic and o.offset > 0)
+
+
+def wait_committed(bootstrap: str, settings, n: int, worker: RunningWorker, timeout: float = 150.0) -> None:
+    """Until the worker has committed ``n`` input events."""
+    deadline = time.monotonic() + timeout
+    while (done := committed(bootstrap, settings)) < n:
+        assert worker.proc.alive(), "worker died:\n" + worker.proc.log_tail(40)
+        assert time.monotonic() < deadline, f"worker committed {done} of {n} events in {timeout:.0f}s"
+        time.sleep(0.3)
+
+
+def read_alerts(bootstrap: str, settings, want: set[str], timeout: float = 90.0) -> list[dict]:
+    """Every alert on the topic, once ``want`` has arrived and two more seconds stayed quiet."""
+    records = consume(bootstrap, settings.alerts_topic, timeout=timeout,
+                      until=lambda r: want <= {orjson.loads(m.value)["alert_id"] for m in r})
+    records += consume(bootstrap, settings.alerts_topic, until=lambda r: False, timeout=2.0)[len(records):]
+    return [orjson.loads(m.value) for m in records]
+
+
+def assert_same_alerts_up_to_repeats(got: list[dict], expected: list[dict]) -> Counter:
+    """The at-least-once guarantee for alerts: de-duplicated on ``alert_id``, exactly the expected
+    alerts; every repeat is the same transition of the same episode. Returns the repeat counts."""
+    ids = Counter(a["alert_id"] for a in got)
+    assert set(ids) == {a["alert_id"] for a in expected}, (
+        f"missing {sorted({a['alert_id'] for a in expected} - set(ids))}, "
+        f"unexpected {sorted(set(ids) - {a['alert_id'] for a in expected})}"
+    )
+    by_id = {a["alert_id"]: a for a in expected}
+    for a in got:  # a repeat may carry other scores (models resumed from a checkpoint), never another meaning
+        want = by_id[a["alert_id"]]
+        for field in ("account_id", "episode_id", "status", "severity", "episode_opened_at"):
+            assert a[field] == want[field], (field, a, want)
+    return Counter({k: n - 1 for k, n in ids.items() if n > 1})
+
+
+def changelog(bootstrap: str, settings, table: str) -> dict[bytes, list[bytes]]:
+    """Every value a table's changelog topic holds, per key, oldest first."""
+    records = consume(bootstrap, f"{settings.app_id}-{table}-changelog", until=lambda r: False, timeout=1.5)
+    out: dict[bytes, list[bytes]] = {}
+    for m in records:
+        out.setdefault(m.key, []).append(m.value)
+    return out
+
+
+def events_absorbed(bootstrap: str, settings) -> dict[bytes, int]:
+    """Per account, how many events its latest changelogged state has absorbed."""
+    return {k: AccountState.from_bytes(k.decode(), v[-1]).n
+            for k, v in changelog(bootstrap, settings, TABLE_NAME).items()}
+
+
+def test_worker_sigkill_mid_stream_recovers_state_and_models_and_loses_no_alert(
+    worker_factory, kafka_bootstrap, tmp_path, stream
+):
+    events, expected = stream["events"], stream["alerts"]
+    want = {a["alert_id"] for a in expected}
+
+    # run A: one uninterrupted worker
+    a = worker_factory(restart_settings(kafka_bootstrap, tmp_path))
+    produce(kafka_bootstrap, a.settings.input_topic, events)
+    wait_committed(kafka_bootstrap, a.settings, len(events), a)
+    alerts_a = read_alerts(kafka_bootstrap, a.settings, want)
+    assert sorted(x["alert_id"] for x in alerts_a) == sorted(want)  # uninterrupted: each alert once
+    time.sleep(METRICS_TICK)
+    scorings_a = _wait_for_metrics(a.settings, lambda v: True)[1]["distillwatch_anomaly_model_scorings"]
+    a.stop()
+    events_absorbed_a = events_absorbed(kafka_bootstrap, a.settings)
+
+    # run B: the same stream; the worker is SIGKILLed while it works through it, then started again
+    s = restart_settings(kafka_bootstrap, tmp_path)
+    b1 = worker_factory(s)
+    head, tail = events[: len(events) * 7 // 10], events[len(events) * 7 // 10:]
+    produce(kafka_bootstrap, s.input_topic, head)
+    _wait_for_metrics(s, lambda v: _outcomes(v) >= len(events) * 0.25, timeout=120)
+    wait_committed(kafka_bootstrap, s, 1, b1, timeout=30)  # Faust commits every 2.8 s
+    assert consume(kafka_bootstrap, f"{s.app_id}-{CONTEXT_TABLE}-changelog", timeout=30,  # a model checkpoint
+                   until=lambda r: any(PartitionContext.from_bytes(m.value).anomaly.n_seen for m in r))
+    processed_at_kill = _outcomes(_wait_for_metrics(s, lambda v: True)[1])  # a moment before the kill
+    os.killpg(b1.proc.proc.pid, signal.SIGKILL)
+    b1.proc.proc.wait(10)
+    committed_at_kill = committed(kafka_bootstrap, s)
+    assert 0 < committed_at_kill < len(head), "the kill must land mid-stream, after a commit"
+    contexts_at_kill = changelog(kafka_bootstrap, s, CONTEXT_TABLE)
+    seen_at_kill = {k: PartitionContext.from_bytes(v[-1]).anomaly.n_seen for k, v in contexts_at_kill.items()}
+    produce(kafka_bootstrap, s.input_topic, tail)  # traffic goes on while the worker is down
+
+    t0 = time.monotonic()
+    b2 = worker_factory(s)
+    ready = time.monotonic() - t0
+    wait_committed(kafka_bootstrap, s, len(events), b2)
+    caught_up = time.monotonic() - t0
+    alerts_b = read_alerts(kafka_bootstrap, s, want)
+    time.sleep(METRICS_TICK)
+    _, after = _wait_for_metrics(s, lambda v: True)
+    b2.stop()
+
+    # the restarted worker resumed at the committed offsets: it read everything after them once more
+    assert _outcomes(after) >= len(events) - committed_at_kill
+    # per-account state came back from the changelog: the restored dedup rings recognised re-read events
+    recognised = after['distillwatch_events_total{outcome="duplicate"}']
+    assert recognised > 0
+    # model state came back from its checkpoint: the models end up having scored about as often as run A's.
+    # Only what they learnt between the last checkpoint and the kill is lost; models started afresh would
+    # lack all of the checkpoint's scorings.
+    scorings_b = after["distillwatch_anomaly_model_scorings"]
+    assert scorings_b > scorings_a - sum(seen_at_kill.values()), (scorings_a, scorings_b, seen_at_kill)
+    # every account absorbed each event exactly once, as in run A: re-read events are skipped by the
+    # offsets the restored state knows, also those long out of the account's 64-id dedup ring
+    assert events_absorbed(kafka_bootstrap, s) == events_absorbed_a
+
+    repeats = assert_same_alerts_up_to_repeats(alerts_b, expected)
+    print(f"\nSIGKILL: restarted worker ready (tables recovered) in {ready:.1f} s, all committed in {caught_up:.1f} s; "
+          f"committed at kill {committed_at_kill}, read after restart {_outcomes(after):.0f}, "
+          f"processed before the kill {processed_at_kill:.0f}, recognised as duplicates {recognised:.0f}; "
+          f"model scorings A {scorings_a:.0f} B {scorings_b:.0f} (checkpoint {sum(seen_at_kill.values())}); "
+          f"alerts A {len(alerts_a)} "
+          f"B {len(alerts_b)}, repeats {sum(repeats.values())}")
+
+
+@pytest.fixture
+def proxied_broker(tmp_path):
+    """A broker of this test's own behind a TCP proxy (which the broker advertises) that can cut the link."""
+    broker_port = free_port()
+    proxy = TcpProxy(broker_port).start()
+    try:
+        with EmbeddedBroker(port=broker_port, advertised_port=proxy.port, log_path=tmp_path / "tansu.log"):
+            yield proxy
+    finally:
+        proxy.close()
+
+
+def test_broker_outage_under_a_running_worker_loses_no_alert(proxied_broker, tmp_path, stream):
+    """Every connection to the broker drops and none is possible for twice the session timeout, while
+    events flow; then the broker is reachable again, with its data.
+
+    The worker is not restarted: its fetches, sends, heartbeats and commits fail meanwhile, and it
+    must reconnect and carry on by itself. (tansu keeps the group member through the outage, so no
+    rebalance follows here; a broker that expires it makes the worker rejoin and re-read from the
+    committed offsets, as after a crash.) (A real restart of tansu on
+    s3:// storage loses acknowledged records here, so the outage is made at the network: see
+    docs/guarantees.md.)
+    """
+    events, expected = stream["events"], stream["alerts"]
+    want = {a["alert_id"] for a in expected}
+    proxy = proxied_broker
+    bootstrap = f"127.0.0.1:{proxy.port}"
+    s = restart_settings(bootstrap, tmp_path)
+    head, tail = events[: len(events) // 2], events[len(events) // 2:]
+    w = RunningWorker(s, tmp_path / "worker.log").start()
+    try:
+        produce(bootstrap, s.input_topic, head)
+        _wait_for_metrics(s, lambda v: _outcomes(v) >= len(events) * 0.25, timeout=120)
+        proxy.cut()
+        try:
+            time.sleep(2 * s.session_timeout)
+            _, during = _wait_for_metrics(s, lambda v: True)
+            assert w.proc.alive(), w.proc.log_tail(40)
+        finally:
+            proxy.restore()
+        produce(bootstrap, s.input_topic, tail)
+        wait_committed(bootstrap, s, len(events), w, timeout=170)
+        alerts = read_alerts(bootstrap, s, want)
+        _, values = _wait_for_metrics(s, lambda v: True)
+    finally:
+        w.stop()
+    assert _outcomes(during) < len(head), "the outage must land mid-stream"
+    assert _outcomes(values) >= len(events)
+    repeats = assert_same_alerts_up_to_repeats(alerts, expected)
+    log = w.proc.log_path.read_text(errors="replace")
+    assert "Unable connect to node" in log, "the worker must have felt the outage"
+    print(f"\nbroker outage: events read {_outcomes(values):.0f} of {len(events)} "
+          f"({_outcomes(during):.0f} when the link came back), "
+          f"group joins {log.count('Joined group')}, alerts {len(alerts)}, repeats {sum(repeats.values())}")
+
+
+@pytest.mark.xfail(
+    strict=True, raises=AssertionError,
+    reason="tansu 0.6.0 on s3:// storage resumes a partition at a stale high watermark after a restart and "
+    "overwrites acknowledged records (docs/guarantees.md)",
+)
+def test_tansu_on_s3_storage_keeps_every_acknowledged_record_across_a_restart(tmp_path):
+    """Why the broker-outage test cuts the network instead of restarting tansu.
+
+    A broker restart under a running worker needs a broker that keeps its data; tansu's only persistent
+    storage in this build is s3://. Here it is given a real S3 service (s3rver), records are produced
+    and acknowledged, tansu is stopped gracefully and started again on the same storage, more records
+    are produced, and all are read back. Seen (Nov 2026): hundreds of the first records are gone and
+    offsets repeat. Strict: the day tansu keeps them, this test fails and the outage test can become
+    a real restart.
+    """
+    s3 = S3rver(tmp_path / "s3", tmp_path / "s3rver.log").start("tansu")
+    broker = EmbeddedBroker(log_path=tmp_path / "tansu.log", storage="s3://tansu/", env=s3.env())
+    try:
+        broker.start()
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        admin.create_topics([NewTopic("t", 4, 1)])
+        admin.close()
+        first = [(b"k%d" % (i % 13), b"%d" % i) for i in range(3000)]
+        produce(broker.bootstrap, "t", first)
+        broker.stop()  # SIGTERM: a clean shutdown
+        broker.start()
+        produce(broker.bootstrap, "t", [(b"k%d" % (i % 13), b"%d" % i) for i in range(3000, 6000)])
+        got = {int(m.value) for m in consume(broker.bootstrap, "t", until=lambda r: len(r) >= 6000, timeout=15)}
+    finally:
+        broker.stop()
+        s3.stop()
+    assert got == set(range(6000)), f"{6000 - len(got)} acknowledged records lost"
