@@ -133,10 +133,12 @@ _SCALARS: tuple[tuple[str, str], ...] = (
     ("ep_seq", "q"),  # alerts emitted in the current episode
     ("ep_severity", "b"),  # 0 = no open episode, else 1 info, 2 warning, 3 critical
     ("dedup_pos", "H"),
-    # next Kafka offset to absorb from the input topic and from the re-key topic (the account's partition
-    # of each): a re-read after a crash is skipped exactly, however far it reaches past the dedup ring
-    ("next_input_offset", "q"),
-    ("next_rekey_offset", "q"),
+    # Kafka offset of the newest message the account absorbed events from, on the input topic and on the
+    # re-key topic (the account's partition of each): older messages re-read after a crash are skipped
+    # exactly, however far they reach past the dedup ring (the message at that offset itself may hold
+    # several events of the account, so it is not skipped: the dedup ring covers its re-read)
+    ("input_offset", "q"),
+    ("rekey_offset", "q"),
     ("first_ts", "d"),
     ("last_ts", "d"),
     ("hours_ts", "d"),  # event time the hour profile was last decayed to

@@ -284,7 +284,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
                     continue
                 reroute.setdefault(home, []).append((data, ev.account_id))
                 continue
-            await process(ev, account_key, message.partition, t1)
+            await process(ev, account_key, message, t1)
             t1 = time.perf_counter()
         for home, items in reroute.items():
             # one message per target partition: a batch stays a batch on the re-key topic
@@ -311,15 +311,17 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             headers.extend((f"distillwatch-{k.replace('_', '-')}", v.encode()) for k, v in info.items())
         await dlq.send(key=message.key, value=data, headers=headers)
 
-    async def process(ev, account_key: bytes, partition: int, t1: float) -> None:
+    async def process(ev, account_key: bytes, message, t1: float) -> None:
+        partition = message.partition
         state = detector.load_state(ev.account_id, table.get(account_key))
         # Faust commits offsets every few seconds: after a crash the events since the last commit are read
-        # again. The state knows the offsets it has absorbed, so those count as duplicates, exactly once.
-        offset_field = "next_rekey_offset" if message.topic == rekey_name else "next_input_offset"
+        # again. The state knows the newest offset it absorbed from, so older ones count as duplicates,
+        # exactly once (events of that one message again are caught by the request-id ring).
+        offset_field = "rekey_offset" if message.topic == rekey_name else "input_offset"
         if message.offset < getattr(state, offset_field):
             metrics.duplicate.inc()
             return
-        setattr(state, offset_field, message.offset + 1)
+        setattr(state, offset_field, message.offset)
         alerts: list[dict] = []
         fps: list = []
         ctx = contexts.get(partition)

@@ -699,8 +699,8 @@ def case_12(r: random.Random) -> list[bytes]:
         # 8 invalid UTF-8 (a Latin-1 e-acute inside the prompt text)
         f'{{"request_id":"bad-08","timestamp":"{ts}",{base},"status_code":200,"prompt":{{"text":"caf'.encode()
         + b"\xe9" + b' au lait?"}}',
-        # 9 array at the top level
-        f'[{{"request_id":"bad-09","timestamp":"{ts}",{base},"status_code":200}}]'.encode(),
+        # 9 a batch (JSON array) whose one element is not an object
+        b'["bad-09: a string where an event object belongs"]',
         # 10 NaN literal (not JSON)
         f'{{"request_id":"bad-10","timestamp":"{ts}",{base},"status_code":200,"latency_ms":NaN}}'.encode(),
     ]
