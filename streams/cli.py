@@ -68,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the detectors over a JSON Lines file",
         description="Read API request events from a .jsonl or .jsonl.gz file in file order and run the same "
         "detection code as the worker (one line = one input message, in the --format the worker reads). "
-        "Writes alerts as JSON Lines; optionally rejected events (with the "
-        "reason and the original bytes) and a statistics JSON file.",
+        "Writes alerts as JSON Lines; optionally rejected events (with the reason and the event's bytes, "
+        "prompt text taken out unless DISTILLWATCH_DLQ_REDACT_PROMPT=false) and a statistics JSON file.",
         epilog=EPILOG,
     )
     _add_config(p)
