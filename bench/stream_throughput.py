@@ -17,18 +17,20 @@ partitions, 8 by default):
 Then, per topic, in this order: (a) a bare AIOKafkaConsumer over all partitions calling
 ``detectors.contract.decode_message`` on every value; (b) a bare Faust agent that only
 decodes (``bench/faust_bare.py``, its own process); (c) a real ``distillwatch worker``
-process (memory store, ``producer_max_batch_size=1`` as distillwatch sets for tansu),
+process (memory store, ``producer_max_batch_size=1`` as distillwatch sets for tansu, unless
+``--producer-max-batch-size``),
 whose progress is read from ``distillwatch_events_total`` on its ``/metrics``. The worker
 is timed for at most ``--worker-seconds`` of processing (its steady rate; start-up and
-the group join are not counted). Nothing is pinned: broker, producer and consumer
+the group join are not counted), with its and the broker's CPU share. Nothing is pinned: broker, producer and consumer
 share the machine's CPUs, as in production on one host. Prints a table and writes
-``bench/results/stream_throughput.json``.
+``bench/results/stream_throughput.json`` (``--result NAME``: ``NAME.json``).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -60,7 +62,14 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=100_000, help="simulated events per topic")
     ap.add_argument("--batch", type=int, default=100, help="events per batched message")
     ap.add_argument("--worker-seconds", type=float, default=40.0, help="longest timed window of a worker run")
+    ap.add_argument("--result", default="stream_throughput", help="name of the result file in bench/results/")
     ap.add_argument("--only", nargs="*", help="message shapes to run (default: all)")
+    ap.add_argument("--producer-max-batch-size", type=int, default=1,
+                    help="the worker's Faust producer batch size, bytes: 1 is what distillwatch sets for tansu "
+                    "(changelog recovery needs it); larger values show what that costs")
+    ap.add_argument("--profile", action="store_true",
+                    help="also sample each worker with py-spy during its window (slows it a little; the own and "
+                    "inclusive time of the top functions go into the result file)")
     args = ap.parse_args()
     res: dict = {"machine": sk.machine(), "command": "python bench/stream_throughput.py " + " ".join(sys.argv[1:])}
     events = sk.simulated_events(args.events)
@@ -72,7 +81,8 @@ def main() -> None:
         for name, messages in shapes(events, args.batch, 8).items():
             if args.only and name not in args.only:
                 continue
-            settings = sk.bench_settings(broker.bootstrap, wd, tag=f"{name}-{os.getpid()}")
+            settings = sk.bench_settings(broker.bootstrap, wd, tag=f"{name}-{os.getpid()}",
+                                         producer_max_batch_size=args.producer_max_batch_size)
             ensure_topics(settings)
             t0 = time.perf_counter()
             sent = sk.produce(broker.bootstrap, settings.input_topic, messages)
@@ -87,8 +97,14 @@ def main() -> None:
             print(f"{name}: bare Faust agent {run['faust']['events_per_s']:,} events/s", flush=True)
             with sk.Workers(wd) as workers:
                 w = workers.start(settings)
-                run["worker"] = sk.track([settings], len(events), args.worker_seconds)
+                spy = sk.start_profile(w.proc.pid, args.worker_seconds, wd / f"{name}.txt") if args.profile else None
+                run["worker"] = sk.track([settings], len(events), args.worker_seconds,
+                                         pids={"worker": w.proc.pid, "broker": broker.pid})
                 run["worker"]["rss_bytes"] = sk.rss_bytes(w.proc.pid)
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)  # py-spy writes what it has on Ctrl-C
+                    spy.wait()
+                    run["profile"] = sk.profile_summary(wd / f"{name}.txt")
             print(f"{name}: worker {run['worker']['events_per_s']:,} events/s "
                   f"({run['worker']['events_done']:,} events in {run['worker']['window_s']} s)", flush=True)
             worker = run["worker"]["events_per_s"]
@@ -97,7 +113,7 @@ def main() -> None:
         res["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     res["runs"] = runs
     res["targets"] = verdicts(runs)
-    sk.write_result("stream_throughput", res)
+    sk.write_result(args.result, res)
     rows = [[name, r["messages"], r["aiokafka"]["events_per_s"], r["faust"]["events_per_s"],
              r["worker"]["events_per_s"], f"{r['worker_to_aiokafka']:.1%}", f"{r['worker_to_faust']:.1%}"]
             for name, r in runs.items()]

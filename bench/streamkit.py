@@ -15,24 +15,20 @@ import os
 import platform
 import re
 import sys
-import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-import orjson  # noqa: E402
 
 import simulator  # noqa: E402
 from detectors.engine import partition_for  # noqa: E402
 from streams.broker import free_port  # noqa: E402
 from streams.demo import WorkerProcess  # noqa: E402
 from streams.settings import Settings  # noqa: E402
-from streams.topics import ensure_topics  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 #: Progress of a worker: every input event that reached a final outcome (``rekeyed`` is a hop, not an outcome).
@@ -136,10 +132,6 @@ def bench_settings(bootstrap: str, workdir: Path, tag: str | None = None, **over
     return Settings(**base)
 
 
-def prepare_topics(settings: Settings) -> None:
-    ensure_topics(settings)
-
-
 def metrics_text(settings: Settings) -> str:
     url = f"http://{settings.web_host}:{settings.web_port}/metrics"
     with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - our own worker on 127.0.0.1
@@ -190,33 +182,47 @@ class Workers:
 
 
 def track(settings_list: list[Settings], target: float, max_seconds: float, idle_seconds: float = 60.0,
-          interval: float = 0.25) -> dict:
+          interval: float = 0.25, pids: dict[str, int] | None = None) -> dict:
     """Poll the workers' ``/metrics`` until ``target`` events are done, ``max_seconds`` of processing passed,
-    or nothing moved for ``idle_seconds``. The rate is taken from the first poll that saw an event to the
-    last poll that saw progress, so start-up and group joins are not counted."""
+    or nothing moved for ``idle_seconds``. The rate is taken from the first poll at which *every* worker had
+    processed an event to the last poll that saw progress, so start-up, group joins and a second worker's
+    join are not counted. ``pids``: processes whose CPU use (share of one core) over that window is reported."""
+    pids = pids or {}
     t_first = t_last = None
     n_first = n_last = 0.0
+    cpu_first = cpu_last = {}
     t_start = time.monotonic()
     while True:
         now = time.monotonic()
-        n = sum(processed(metrics_text(s)) for s in settings_list)
-        if n > 0 and t_first is None:
-            t_first, n_first = now, n
+        counts = [processed(metrics_text(s)) for s in settings_list]
+        n = sum(counts)
+        if t_first is None and all(c > 0 for c in counts):
+            t_first, n_first, cpu_first = now, n, {k: cpu_seconds(p) for k, p in pids.items()}
         if n > n_last:
             t_last, n_last = now, n
+            cpu_last = {k: cpu_seconds(p) for k, p in pids.items()}
         if n >= target or (t_first is not None and now - t_first >= max_seconds):
             break
         if now - (t_last or t_start) > idle_seconds:
             break
         time.sleep(interval)
-    span = (t_last - t_first) if t_first is not None and t_last is not None else 0.0
-    return {
+    span = (t_last - t_first) if t_first is not None and t_last is not None and t_last > t_first else 0.0
+    res = {
         "events_done": int(n_last),
         "events_target": int(target),
         "complete": n_last >= target,
         "window_s": round(span, 2),
         "events_per_s": round((n_last - n_first) / span) if span > 0 else 0,
     }
+    if pids and span > 0:
+        res["cpu_share"] = {k: round((cpu_last[k] - cpu_first[k]) / span, 2) for k in pids}
+    return res
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _aiokafka_decode(bootstrap: str, topic: str, messages: int) -> dict:
@@ -299,11 +305,6 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-def workdir(prefix: str) -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix=f"distillwatch-{prefix}-") as d:
-        yield Path(d)
-
-
 def write_result(name: str, res: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
@@ -320,5 +321,34 @@ def print_table(rows: list[list[object]], header: list[str]) -> None:
             print("  ".join("-" * w for w in widths))
 
 
-def dumps(obj) -> bytes:
-    return orjson.dumps(obj)
+def start_profile(pid: int, seconds: float, out: Path):
+    """py-spy (the ``bench`` extra) sampling a process at 100 Hz without pausing it, collapsed stacks to ``out``."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if exe is None:
+        raise RuntimeError("py-spy is not installed: pip install -e '.[bench]'")
+    return subprocess.Popen([exe, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "100",
+                             "--nonblocking", "--format", "raw", "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+
+def profile_summary(path: Path, top: int = 15) -> dict:
+    """Where the samples of a collapsed-stack file went: own time and inclusive time per function."""
+    own: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
+        total += n
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for f in set(frames):
+            incl[f] = incl.get(f, 0) + n
+
+    def share(d: dict[str, int]) -> list[list]:
+        return [[f, round(n / total, 3)] for f, n in sorted(d.items(), key=lambda kv: -kv[1])[:top]]
+
+    return {"samples": total, "own": share(own), "inclusive": share(incl)}
