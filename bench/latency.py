@@ -17,7 +17,7 @@ event that raised it, docs/outputs.md) is the produce time of that event. Latenc
 Both clocks are this machine's. ``--rate`` defaults to half of the single-event worker
 rate in ``bench/results/stream_throughput.json``. Alerts of status ``linked`` come
 from the coordination loop (fingerprint → evidence) and are reported apart. Prints a
-table and writes ``bench/results/latency.json``.
+table and writes ``bench/results/latency.json`` (``--result NAME``: ``NAME.json``).
 """
 
 from __future__ import annotations
@@ -133,6 +133,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rate", type=float, help="events per second (default: half the measured single-event max)")
     ap.add_argument("--seconds", type=float, default=60.0, help="how long to produce")
+    ap.add_argument("--result", default="latency", help="name of the result file in bench/results/")
     args = ap.parse_args()
     rate = args.rate or default_rate()
     res: dict = {"machine": sk.machine(), "command": "python bench/latency.py " + " ".join(sys.argv[1:]),
@@ -172,7 +173,7 @@ def main() -> None:
     main_p99 = by_kind["episode alerts"]["record"].get("p99_s")
     res["target"] = {"target": f"episode alert p99 <= {TARGET_P99_S} s at half max", "measured": main_p99,
                      "pass": main_p99 is not None and main_p99 <= TARGET_P99_S}
-    sk.write_result("latency", res)
+    sk.write_result(args.result, res)
     print(f"produced {res['produced']['events']:,} events at {res['produced']['events_per_s']:,}/s "
           f"(wanted {rate:,.0f}/s); worker processed {res['worker_done']:,}; its event lag p50/p99 within "
           f"{res['worker_event_lag']['p50_le_s']}/{res['worker_event_lag']['p99_le_s']} s")

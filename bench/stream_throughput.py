@@ -17,13 +17,13 @@ partitions, 8 by default):
 Then, per topic, in this order: (a) a bare AIOKafkaConsumer over all partitions calling
 ``detectors.contract.decode_message`` on every value; (b) a bare Faust agent that only
 decodes (``bench/faust_bare.py``, its own process); (c) a real ``distillwatch worker``
-process (memory store, ``producer_max_batch_size=1`` as distillwatch sets for tansu, unless
-``--producer-max-batch-size``),
-whose progress is read from ``distillwatch_events_total`` on its ``/metrics``. The worker
-is timed for at most ``--worker-seconds`` of processing (its steady rate; start-up and
-the group join are not counted), with its and the broker's CPU share. Nothing is pinned: broker, producer and consumer
-share the machine's CPUs, as in production on one host. Prints a table and writes
-``bench/results/stream_throughput.json`` (``--result NAME``: ``NAME.json``).
+process (memory store, ``producer_max_batch_size=1`` as distillwatch sets for tansu,
+unless ``--producer-max-batch-size``), whose progress is read from
+``distillwatch_events_total`` on its ``/metrics``. The worker is timed for at most
+``--worker-seconds`` of processing (its steady rate; start-up and the group join are not
+counted), with its and the broker's CPU share. Nothing is pinned: broker, producer and
+consumer share the machine's CPUs, as in production on one host. Prints a table and
+writes ``bench/results/stream_throughput.json`` (``--result NAME``: ``NAME.json``).
 """
 
 from __future__ import annotations

@@ -330,20 +330,26 @@ def start_profile(pid: int, seconds: float, out: Path):
     if exe is None:
         raise RuntimeError("py-spy is not installed: pip install -e '.[bench]'")
     return subprocess.Popen([exe, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "100",
-                             "--nonblocking", "--format", "raw", "--output", str(out)],
+                             "--nonblocking", "--threads", "--format", "raw", "--output", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
 
-def profile_summary(path: Path, top: int = 15) -> dict:
-    """Where the samples of a collapsed-stack file went: own time and inclusive time per function."""
+def profile_summary(path: Path, top: int = 40) -> dict:
+    """Where the samples of a collapsed-stack file went: per thread (its first frames name it), and own and
+    inclusive time per function."""
     own: dict[str, int] = {}
     incl: dict[str, int] = {}
+    threads: dict[str, int] = {}
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         n = int(count)
-        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
+        thread, *frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
+        if not frames:
+            continue
         total += n
+        name = f"{thread} {' > '.join(frames[:5])}"
+        threads[name] = threads.get(name, 0) + n
         own[frames[-1]] = own.get(frames[-1], 0) + n
         for f in set(frames):
             incl[f] = incl.get(f, 0) + n
@@ -351,4 +357,4 @@ def profile_summary(path: Path, top: int = 15) -> dict:
     def share(d: dict[str, int]) -> list[list]:
         return [[f, round(n / total, 3)] for f, n in sorted(d.items(), key=lambda kv: -kv[1])[:top]]
 
-    return {"samples": total, "own": share(own), "inclusive": share(incl)}
+    return {"samples": total, "threads": share(threads)[:8], "own": share(own), "inclusive": share(incl)}
