@@ -14,7 +14,10 @@ event that raised it, docs/outputs.md) is the produce time of that event. Latenc
 * ``seen``: the wall-clock time a consumer in this process received the alert minus
   ``detected_at`` (adds the consumer's fetch wait, at most 20 ms here).
 
-Both clocks are this machine's. ``--rate`` defaults to half of the single-event worker
+Both clocks are this machine's. With ``--input-baseline`` the same consumer also reads
+the input topic: how long after its produce time each event reached a plain
+kafka-python consumer is the broker's and a client's share, without the worker (that
+consumer's load slows the worker on a 2-core host, so it is off by default). ``--rate`` defaults to half of the single-event worker
 rate in ``bench/results/stream_throughput.json``. Alerts of status ``linked`` come
 from the coordination loop (fingerprint → evidence) and are reported apart. Prints a
 table and writes ``bench/results/latency.json`` (``--result NAME``: ``NAME.json``).
@@ -45,25 +48,37 @@ _TS_RE = re.compile(rb'"timestamp":(?:"[^"]*"|[0-9.eE+-]+)')  # RFC 3339 text or
 
 
 class AlertReader(threading.Thread):
-    """Reads the alert topic from the start; keeps (received wall time, record CreateTime, alert)."""
+    """Reads the alert topic from the start; keeps (received wall time, record CreateTime, alert). Also reads
+    the input topic and keeps how long after its produce time each event reached this plain consumer: the
+    broker's and a client's share of the latency, without the worker."""
 
-    def __init__(self, bootstrap: str, topic: str):
+    def __init__(self, bootstrap: str, topic: str, input_topic: str | None):
         super().__init__(name="alert-reader", daemon=True)
-        self.bootstrap, self.topic = bootstrap, topic
+        self.bootstrap, self.topic, self.input_topic = bootstrap, topic, input_topic
         self.stop = threading.Event()
         self.seen: list[tuple[float, float, int, dict]] = []
+        self.delivery: list[float] = []
 
     def run(self) -> None:
         from kafka import KafkaConsumer
 
-        consumer = KafkaConsumer(self.topic, bootstrap_servers=self.bootstrap, auto_offset_reset="earliest",
-                                 enable_auto_commit=False, group_id=None, fetch_max_wait_ms=20)
+        topics = [self.topic] + ([self.input_topic] if self.input_topic else [])
+        consumer = KafkaConsumer(*topics, bootstrap_servers=self.bootstrap,
+                                 auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
+                                 fetch_max_wait_ms=20)
+        started = time.time()
         try:
             while not self.stop.is_set():
-                for records in consumer.poll(timeout_ms=100).values():
+                for tp, records in consumer.poll(timeout_ms=100).items():
                     now = time.time()
                     for rec in records:
-                        self.seen.append((now, rec.timestamp / 1000.0, rec.timestamp_type, json.loads(rec.value)))
+                        if tp.topic == self.topic:
+                            alert = json.loads(rec.value)
+                            self.seen.append((now, rec.timestamp / 1000.0, rec.timestamp_type, alert))
+                            continue
+                        produced = parse_timestamp(_TS_RE.search(rec.value).group(0)[12:].strip(b'"').decode())
+                        if produced >= started:  # not the probe
+                            self.delivery.append(now - produced)
         finally:
             consumer.close()
 
@@ -124,8 +139,8 @@ def lag_quantiles(text: str) -> dict:
 
 def summary(latencies: list[float]) -> dict:
     if not latencies:
-        return {"alerts": 0}
-    return {"alerts": len(latencies), "p50_s": round(percentile(latencies, 0.5), 3),
+        return {"n": 0}
+    return {"n": len(latencies), "p50_s": round(percentile(latencies, 0.5), 3),
             "p99_s": round(percentile(latencies, 0.99), 3), "max_s": round(max(latencies), 3)}
 
 
@@ -133,6 +148,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rate", type=float, help="events per second (default: half the measured single-event max)")
     ap.add_argument("--seconds", type=float, default=60.0, help="how long to produce")
+    ap.add_argument("--producer-max-batch-size", type=int, default=1,
+                    help="the worker's Faust producer batch size, bytes (1: what distillwatch sets for tansu)")
+    ap.add_argument("--input-baseline", action="store_true",
+                    help="also read the input topic with a plain consumer (adds load on the broker and this host)")
     ap.add_argument("--result", default="latency", help="name of the result file in bench/results/")
     args = ap.parse_args()
     rate = args.rate or default_rate()
@@ -141,13 +160,14 @@ def main() -> None:
     events = sk.simulated_events(int(rate * args.seconds) + 2)
     with tempfile.TemporaryDirectory(prefix="distillwatch-bench-") as tmp, EmbeddedBroker() as broker, \
             sk.Workers(Path(tmp)) as workers:
-        settings = sk.bench_settings(broker.bootstrap, Path(tmp))
+        settings = sk.bench_settings(broker.bootstrap, Path(tmp), producer_max_batch_size=args.producer_max_batch_size)
         ensure_topics(settings)
         workers.start(settings)
         sk.produce(broker.bootstrap, settings.input_topic, sk.single_messages(stamped(events[:1])))  # the probe
         if not sk.track([settings], 1, 0, idle_seconds=60)["complete"]:
             sys.exit("the worker did not process the probe event")
-        reader = AlertReader(broker.bootstrap, settings.alerts_topic)
+        reader = AlertReader(broker.bootstrap, settings.alerts_topic,
+                             settings.input_topic if args.input_baseline else None)
         reader.start()
         pids = {"worker": workers.procs[0].proc.pid, "broker": broker.pid, "producer+reader": os.getpid()}
         cpu0 = {k: sk.cpu_seconds(p) for k, p in pids.items()}
@@ -167,6 +187,8 @@ def main() -> None:
                        ("linked alerts", lambda a: a["status"] == "linked")):
         rows = [(recv, created, parse_timestamp(a["detected_at"])) for recv, created, _, a in seen if keep(a)]
         by_kind[kind] = {"record": summary([c - d for _, c, d in rows]), "seen": summary([r - d for r, _, d in rows])}
+    if args.input_baseline:
+        by_kind["input events, plain consumer"] = {"seen": summary(reader.delivery)}
     res["latency"] = by_kind
     res["alerts"] = [[a["status"], a["severity"], round(created - parse_timestamp(a["detected_at"]), 3)]
                      for _, created, _, a in seen]
@@ -177,9 +199,9 @@ def main() -> None:
     print(f"produced {res['produced']['events']:,} events at {res['produced']['events_per_s']:,}/s "
           f"(wanted {rate:,.0f}/s); worker processed {res['worker_done']:,}; its event lag p50/p99 within "
           f"{res['worker_event_lag']['p50_le_s']}/{res['worker_event_lag']['p99_le_s']} s")
-    rows = [[kind, how, s["alerts"], s.get("p50_s", "-"), s.get("p99_s", "-"), s.get("max_s", "-")]
+    rows = [[kind, how, s["n"], s.get("p50_s", "-"), s.get("p99_s", "-"), s.get("max_s", "-")]
             for kind, d in by_kind.items() for how, s in d.items()]
-    sk.print_table(rows, ["alerts", "clock", "n", "p50 s", "p99 s", "max s"])
+    sk.print_table(rows, ["records", "clock", "n", "p50 s", "p99 s", "max s"])
     print("CPU share while producing (of one core):", res["cpu_share_while_producing"])
     t = res["target"]
     print(f"{'PASS' if t['pass'] else 'FAIL'}  {t['target']}: {t['measured']}")
