@@ -1,0 +1,81 @@
+"""Two workers of one app (one consumer group) against one, on the same pre-produced topic.
+
+    .venv/bin/python bench/scaling.py [--events 100000] [--seconds 40]
+
+Starts an embedded tansu broker, produces ``--events`` simulated events (one per
+message, keyed by account id, 8 partitions) **before** any worker starts, then runs
+(1) one ``distillwatch worker`` in a fresh consumer group, and (2) two workers together
+in another fresh group, each reading the whole topic from the start. Each is timed
+for at most ``--seconds`` from the moment every worker of the group has processed an
+event (so the group join and the 8 → 4 + 4 rebalance are not counted) to its last
+progress, summing ``distillwatch_events_total`` over the workers' ``/metrics``. The
+machine's CPUs are shared by the broker and the workers (the producer is done by
+then); the CPU share of each process over the window is reported, since two workers
+on two cores with a broker beside them cannot have two cores to themselves. Prints a
+table and writes ``bench/results/scaling.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import streamkit as sk  # noqa: E402
+
+from streams.broker import EmbeddedBroker, free_port  # noqa: E402
+from streams.topics import ensure_topics  # noqa: E402
+
+TARGET = 1.7
+
+
+def run_group(broker: EmbeddedBroker, wd: Path, base, n_workers: int, target: int, seconds: float) -> dict:
+    """``n_workers`` workers of one fresh app id on ``base``'s input topic; their summed rate."""
+    tag = f"x{n_workers}-{os.getpid()}"
+    settings = [
+        sk.bench_settings(broker.bootstrap, wd / f"{tag}-{i}", tag=tag, input_topic=base.input_topic,
+                          web_port=free_port())
+        for i in range(n_workers)
+    ]
+    ensure_topics(settings[0])
+    with sk.Workers(wd) as workers:
+        procs = [workers.start(s) for s in settings]
+        pids = {f"worker{i}": w.proc.pid for i, w in enumerate(procs)} | {"broker": broker.pid}
+        return sk.track(settings, target, seconds, pids=pids)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--seconds", type=float, default=40.0, help="longest timed window per group")
+    args = ap.parse_args()
+    res: dict = {"machine": sk.machine(), "command": "python bench/scaling.py " + " ".join(sys.argv[1:])}
+    events = sk.simulated_events(args.events)
+    with tempfile.TemporaryDirectory(prefix="distillwatch-bench-") as tmp, EmbeddedBroker() as broker:
+        wd = Path(tmp)
+        base = sk.bench_settings(broker.bootstrap, wd, tag=f"scaling-{os.getpid()}")
+        ensure_topics(base)
+        res["messages"] = sk.produce(broker.bootstrap, base.input_topic, sk.single_messages(events))
+        res["one"] = run_group(broker, wd, base, 1, len(events), args.seconds)
+        print(f"one worker: {res['one']['events_per_s']:,} events/s", flush=True)
+        res["two"] = run_group(broker, wd, base, 2, len(events), args.seconds)
+        print(f"two workers: {res['two']['events_per_s']:,} events/s", flush=True)
+        res["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    ratio = res["two"]["events_per_s"] / res["one"]["events_per_s"]
+    res["ratio"] = round(ratio, 2)
+    res["target"] = {"target": f"two workers >= {TARGET}x one", "measured": res["ratio"], "pass": ratio >= TARGET}
+    sk.write_result("scaling", res)
+    rows = [[name, r["events_done"], r["window_s"], r["events_per_s"],
+             " ".join(f"{k}={v:.0%}" for k, v in r.get("cpu_share", {}).items())]
+            for name, r in (("one worker", res["one"]), ("two workers", res["two"]))]
+    sk.print_table(rows, ["group", "events", "window s", "events/s", "CPU share (of one core)"])
+    t = res["target"]
+    print(f"{'PASS' if t['pass'] else 'FAIL'}  {t['target']}: {t['measured']}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Stream throughput of one distillwatch worker against a bare aiokafka loop and a bare Faust agent.
+
+    .venv/bin/python bench/stream_throughput.py [--events 100000] [--batch 100] [--worker-seconds 40]
+
+Starts one embedded tansu broker (memory storage) and, before any timing, fills one
+input topic per message shape with the same simulated events (``settings.partitions``
+partitions, 8 by default):
+
+* ``single``: one event per message, keyed by account id (kafka-python's murmur2 puts it
+  in its account's partition);
+* ``array-mixed`` / ``ndjson-mixed``: ``--batch`` consecutive events of mixed accounts per
+  message, keyless, as a JSON array / NDJSON (a log shipper; the worker re-routes the
+  events that are not in their account's partition through the re-key topic);
+* ``array-by-partition``: each message holds ``--batch`` events of one partition's
+  accounts and is sent to that partition (an account-keyed shipper: no re-key hop).
+
+Then, per topic, in this order: (a) a bare AIOKafkaConsumer over all partitions calling
+``detectors.contract.decode_message`` on every value; (b) a bare Faust agent that only
+decodes (``bench/faust_bare.py``, its own process); (c) a real ``distillwatch worker``
+process (memory store, ``producer_max_batch_size=1`` as distillwatch sets for tansu,
+unless ``--producer-max-batch-size``), whose progress is read from
+``distillwatch_events_total`` on its ``/metrics``. The worker is timed for at most
+``--worker-seconds`` of processing (its steady rate; start-up and the group join are not
+counted), with its and the broker's CPU share. Nothing is pinned: broker, producer and
+consumer share the machine's CPUs, as in production on one host. Prints a table and
+writes ``bench/results/stream_throughput.json`` (``--result NAME``: ``NAME.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import streamkit as sk  # noqa: E402
+
+from streams.broker import EmbeddedBroker  # noqa: E402
+from streams.topics import ensure_topics  # noqa: E402
+
+BATCHED_TARGET_EPS = 30_000
+BATCHED_TARGET_RATIO = 0.5  # worker / bare aiokafka
+SINGLE_TARGET_RATIO = 0.8  # worker / bare Faust agent
+
+
+def shapes(events: list[tuple[str, bytes]], batch: int, partitions: int) -> dict[str, list[sk.Message]]:
+    return {
+        "single": sk.single_messages(events),
+        "array-mixed": sk.mixed_batches(events, batch, "array"),
+        "ndjson-mixed": sk.mixed_batches(events, batch, "ndjson"),
+        "array-by-partition": sk.partition_batches(events, batch, "array", partitions),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=100_000, help="simulated events per topic")
+    ap.add_argument("--batch", type=int, default=100, help="events per batched message")
+    ap.add_argument("--worker-seconds", type=float, default=40.0, help="longest timed window of a worker run")
+    ap.add_argument("--result", default="stream_throughput", help="name of the result file in bench/results/")
+    ap.add_argument("--only", nargs="*", help="message shapes to run (default: all)")
+    ap.add_argument("--producer-max-batch-size", type=int, default=1,
+                    help="the worker's Faust producer batch size, bytes: 1 is what distillwatch sets for tansu "
+                    "(changelog recovery needs it); larger values show what that costs")
+    ap.add_argument("--profile", action="store_true",
+                    help="also sample each worker with py-spy during its window (slows it a little; the own and "
+                    "inclusive time of the top functions go into the result file)")
+    args = ap.parse_args()
+    res: dict = {"machine": sk.machine(), "command": "python bench/stream_throughput.py " + " ".join(sys.argv[1:])}
+    events = sk.simulated_events(args.events)
+    res["events"] = len(events)
+    res["event_bytes_mean"] = round(sum(len(raw) for _, raw in events) / len(events))
+    with tempfile.TemporaryDirectory(prefix="distillwatch-bench-") as tmp, EmbeddedBroker() as broker:
+        wd = Path(tmp)
+        runs = {}
+        for name, messages in shapes(events, args.batch, 8).items():
+            if args.only and name not in args.only:
+                continue
+            settings = sk.bench_settings(broker.bootstrap, wd, tag=f"{name}-{os.getpid()}",
+                                         producer_max_batch_size=args.producer_max_batch_size)
+            ensure_topics(settings)
+            t0 = time.perf_counter()
+            sent = sk.produce(broker.bootstrap, settings.input_topic, messages)
+            runs[name] = {"messages": sent, "produce_s": round(time.perf_counter() - t0, 1), "settings": settings}
+            print(f"produced {name}: {sent:,} messages in {runs[name]['produce_s']} s", flush=True)
+        for name, run in runs.items():
+            settings = run.pop("settings")
+            run["aiokafka"] = sk.aiokafka_decode(broker.bootstrap, settings.input_topic, run["messages"])
+            print(f"{name}: bare aiokafka {run['aiokafka']['events_per_s']:,} events/s", flush=True)
+            run["faust"] = sk.faust_decode(broker.bootstrap, settings.input_topic, settings.partitions, len(events),
+                                           wd)
+            print(f"{name}: bare Faust agent {run['faust']['events_per_s']:,} events/s", flush=True)
+            with sk.Workers(wd) as workers:
+                w = workers.start(settings)
+                spy = sk.start_profile(w.proc.pid, args.worker_seconds, wd / f"{name}.txt") if args.profile else None
+                run["worker"] = sk.track([settings], len(events), args.worker_seconds,
+                                         pids={"worker": w.proc.pid, "broker": broker.pid})
+                run["worker"]["rss_bytes"] = sk.rss_bytes(w.proc.pid)
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)  # py-spy writes what it has on Ctrl-C
+                    spy.wait()
+                    run["profile"] = sk.profile_summary(wd / f"{name}.txt")
+            print(f"{name}: worker {run['worker']['events_per_s']:,} events/s "
+                  f"({run['worker']['events_done']:,} events in {run['worker']['window_s']} s)", flush=True)
+            worker = run["worker"]["events_per_s"]
+            run["worker_to_aiokafka"] = round(worker / run["aiokafka"]["events_per_s"], 3)
+            run["worker_to_faust"] = round(worker / run["faust"]["events_per_s"], 3)
+        res["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    res["runs"] = runs
+    res["targets"] = verdicts(runs)
+    sk.write_result(args.result, res)
+    rows = [[name, r["messages"], r["aiokafka"]["events_per_s"], r["faust"]["events_per_s"],
+             r["worker"]["events_per_s"], f"{r['worker_to_aiokafka']:.1%}", f"{r['worker_to_faust']:.1%}"]
+            for name, r in runs.items()]
+    print()
+    sk.print_table(rows, ["shape", "messages", "aiokafka ev/s", "faust ev/s", "worker ev/s", "worker/aiokafka",
+                          "worker/faust"])
+    print()
+    for t in res["targets"]:
+        print(f"{'PASS' if t['pass'] else 'FAIL'}  {t['target']}: {t['measured']}")
+
+
+def verdicts(runs: dict) -> list[dict]:
+    out = []
+    if "single" in runs:
+        r = runs["single"]
+        out.append({"target": f"single-event worker >= {SINGLE_TARGET_RATIO:.0%} of the bare Faust agent",
+                    "measured": f"{r['worker_to_faust']:.1%}", "pass": r["worker_to_faust"] >= SINGLE_TARGET_RATIO})
+    for name, r in runs.items():
+        if name == "single":
+            continue
+        out.append({"target": f"{name}: worker >= {BATCHED_TARGET_EPS:,} events/s",
+                    "measured": f"{r['worker']['events_per_s']:,}",
+                    "pass": r["worker"]["events_per_s"] >= BATCHED_TARGET_EPS})
+        out.append({"target": f"{name}: worker >= {BATCHED_TARGET_RATIO:.0%} of bare aiokafka",
+                    "measured": f"{r['worker_to_aiokafka']:.1%}",
+                    "pass": r["worker_to_aiokafka"] >= BATCHED_TARGET_RATIO})
+    return out
+
+
+if __name__ == "__main__":
+    main()

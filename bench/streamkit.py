@@ -1,0 +1,360 @@
+"""Shared pieces of the stream benchmarks (bench-only; nothing in streams/ depends on it).
+
+The stream benchmarks all need the same few things: simulated events, an
+embedded broker, topics filled *before* timing starts, real ``distillwatch
+worker`` processes whose progress is read from their ``/metrics``, and a
+result file with the machine it ran on. Keeping them here keeps each
+benchmark script about what it measures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import re
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import simulator  # noqa: E402
+from detectors.engine import partition_for  # noqa: E402
+from streams.broker import free_port  # noqa: E402
+from streams.demo import WorkerProcess  # noqa: E402
+from streams.settings import Settings  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+#: Progress of a worker: every input event that reached a final outcome (``rekeyed`` is a hop, not an outcome).
+FINAL_OUTCOMES = ("valid", "duplicate", "invalid")
+_SAMPLE_RE = re.compile(r'^distillwatch_events_total\{outcome="(\w+)"\} ([0-9.e+]+)$', re.M)
+
+Message = tuple[bytes | None, bytes, int | None]  # key, value, partition (None: the producer's partitioner)
+
+
+def machine() -> dict:
+    """What the figures were measured on: they mean little without it."""
+    model = ""
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def simulated_events(n: int, seed: int = 11) -> list[tuple[str, bytes]]:
+    """The first ``n`` simulated events (account id, event bytes), in event-time order, duplicates included."""
+    out: list[tuple[str, bytes]] = []
+    hours = 1.0
+    while len(out) < n:  # ~87k events per simulated hour at scale 1
+        out = []
+        for _ts, account, raw in simulator.generate(simulator.Scenario(seed=seed, hours=hours, scale=1.0)):
+            out.append((account, raw))
+            if len(out) >= n:
+                break
+        hours *= 2
+    return out
+
+
+def single_messages(events: Iterable[tuple[str, bytes]]) -> list[Message]:
+    """One event per message, keyed by account id (kafka-python's murmur2 picks the partition)."""
+    return [(account.encode(), raw, None) for account, raw in events]
+
+
+def mixed_batches(events: list[tuple[str, bytes]], size: int, fmt: str) -> list[Message]:
+    """What a log shipper sends: consecutive events of mixed accounts, keyless, ``size`` per message."""
+    return [(None, _join([raw for _, raw in events[i:i + size]], fmt), None) for i in range(0, len(events), size)]
+
+
+def partition_batches(events: list[tuple[str, bytes]], size: int, fmt: str, partitions: int) -> list[Message]:
+    """What an account-keyed shipper sends: each batch holds events of one partition's accounts, sent there."""
+    pending: dict[int, list[bytes]] = {}
+    out: list[Message] = []
+    for account, raw in events:
+        p = partition_for(account.encode(), partitions)
+        items = pending.setdefault(p, [])
+        items.append(raw)
+        if len(items) == size:
+            out.append((None, _join(items, fmt), p))
+            pending[p] = []
+    out.extend((None, _join(items, fmt), p) for p, items in pending.items() if items)
+    return out
+
+
+def _join(items: list[bytes], fmt: str) -> bytes:
+    if fmt == "array":
+        return b"[" + b",".join(items) + b"]"
+    if fmt == "ndjson":
+        return b"\n".join(items) + b"\n"
+    raise ValueError(f"unknown batch format {fmt!r}")
+
+
+def produce(bootstrap: str, topic: str, messages: Iterable[Message]) -> int:
+    """Send everything and wait until the broker has it; returns how many messages were sent."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=1024 * 1024, acks=1,
+                             enable_idempotence=False, max_request_size=16 * 1024 * 1024)
+    n = 0
+    try:
+        for key, value, partition in messages:
+            producer.send(topic, key=key, value=value, partition=partition)
+            n += 1
+        producer.flush()
+    finally:
+        producer.close()
+    return n
+
+
+def bench_settings(bootstrap: str, workdir: Path, tag: str | None = None, **overrides) -> Settings:
+    """Worker settings with topics of their own (tests' ``unique_settings`` style), metrics served."""
+    tag = tag or uuid.uuid4().hex[:8]
+    base = dict(
+        broker=bootstrap, app_id=f"dw-bench-{tag}", input_topic=f"in-{tag}", rekey_topic=f"rekey-{tag}",
+        dlq_topic=f"dlq-{tag}", alerts_topic=f"alerts-{tag}", fingerprints_topic=f"fp-{tag}",
+        labels_topic=f"labels-{tag}", evidence_topic=f"evidence-{tag}", actions_topic=f"actions-{tag}",
+        datadir=workdir / "data", producer_max_batch_size=1,  # what distillwatch sets for tansu itself
+        session_timeout=6.0, web_enabled=True, web_port=free_port(), log_level="warning",
+    )
+    base.update(overrides)
+    return Settings(**base)
+
+
+def metrics_text(settings: Settings) -> str:
+    url = f"http://{settings.web_host}:{settings.web_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - our own worker on 127.0.0.1
+        return resp.read().decode()
+
+
+def processed(text: str) -> float:
+    """Input events that reached a final outcome, from a ``/metrics`` page."""
+    return sum(float(v) for k, v in _SAMPLE_RE.findall(text) if k in FINAL_OUTCOMES)
+
+
+def sample(text: str, name: str) -> float:
+    m = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+class Workers:
+    """Real ``distillwatch worker`` subprocesses, stopped (with their process groups) on exit."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.procs: list[WorkerProcess] = []
+
+    def start(self, settings: Settings, timeout: float = 90.0) -> WorkerProcess:
+        w = WorkerProcess(settings, self.workdir / f"worker-{len(self.procs)}-{settings.app_id}.log").start()
+        self.procs.append(w)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not w.alive():
+                raise RuntimeError("worker exited during start-up:\n" + w.log_tail(60))
+            try:
+                metrics_text(settings)
+                return w
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("worker did not serve /metrics in time:\n" + w.log_tail(60))
+
+    def stop_all(self) -> None:
+        for w in self.procs:
+            w.stop()
+        self.procs.clear()
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop_all()
+
+
+def track(settings_list: list[Settings], target: float, max_seconds: float, idle_seconds: float = 60.0,
+          interval: float = 0.25, pids: dict[str, int] | None = None) -> dict:
+    """Poll the workers' ``/metrics`` until ``target`` events are done, ``max_seconds`` of processing passed,
+    or nothing moved for ``idle_seconds``. The rate is taken from the first poll at which *every* worker had
+    processed an event to the last poll that saw progress, so start-up, group joins and a second worker's
+    join are not counted. ``pids``: processes whose CPU use (share of one core) over that window is reported."""
+    pids = pids or {}
+    t_first = t_last = None
+    n_first = n_last = 0.0
+    cpu_first = cpu_last = {}
+    t_start = time.monotonic()
+    while True:
+        now = time.monotonic()
+        counts = [processed(metrics_text(s)) for s in settings_list]
+        n = sum(counts)
+        if t_first is None and all(c > 0 for c in counts):
+            t_first, n_first, cpu_first = now, n, {k: cpu_seconds(p) for k, p in pids.items()}
+        if n > n_last:
+            t_last, n_last = now, n
+            cpu_last = {k: cpu_seconds(p) for k, p in pids.items()}
+        if n >= target or (t_first is not None and now - t_first >= max_seconds):
+            break
+        if now - (t_last or t_start) > idle_seconds:
+            break
+        time.sleep(interval)
+    span = (t_last - t_first) if t_first is not None and t_last is not None and t_last > t_first else 0.0
+    res = {
+        "events_done": int(n_last),
+        "events_target": int(target),
+        "complete": n_last >= target,
+        "window_s": round(span, 2),
+        "events_per_s": round((n_last - n_first) / span) if span > 0 else 0,
+    }
+    if pids and span > 0:
+        res["cpu_share"] = {k: round((cpu_last[k] - cpu_first[k]) / span, 2) for k in pids}
+    return res
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _aiokafka_decode(bootstrap: str, topic: str, messages: int) -> dict:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from detectors.contract import decode_message
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                                auto_offset_reset="earliest", max_partition_fetch_bytes=16 * 1024 * 1024)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        consumer.assign([TopicPartition(topic, p) for p in parts])
+        seen = events = 0
+        t0 = None
+        while seen < messages:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            if t0 is None and batches:
+                t0 = time.perf_counter()
+            for records in batches.values():
+                for rec in records:
+                    events += len(decode_message(rec.value))
+                    seen += 1
+        dt = time.perf_counter() - t0
+    finally:
+        await consumer.stop()
+    return {"messages": seen, "events": events, "seconds": round(dt, 3), "events_per_s": round(events / dt)}
+
+
+def aiokafka_decode(bootstrap: str, topic: str, messages: int) -> dict:
+    """The bare loop: AIOKafkaConsumer over every partition, ``decode_message`` on each value, nothing else."""
+    return asyncio.run(_aiokafka_decode(bootstrap, topic, messages))
+
+
+def faust_decode(bootstrap: str, topic: str, partitions: int, events: int, workdir: Path,
+                 timeout: float = 300.0) -> dict:
+    """The bare Faust agent of ``bench/faust_bare.py`` in its own process, until it has decoded ``events``."""
+    import subprocess
+
+    out = workdir / f"faust-bare-{uuid.uuid4().hex[:8]}.json"
+    env = dict(os.environ, BENCH_BROKER=bootstrap, BENCH_TOPIC=topic, BENCH_PARTITIONS=str(partitions),
+               BENCH_EVENTS=str(events), BENCH_OUT=str(out), BENCH_APP_ID=f"bare-{uuid.uuid4().hex[:8]}",
+               BENCH_DATADIR=str(workdir / "faust-bare"), BENCH_WEB_PORT=str(free_port()))
+    log = open(workdir / "faust-bare.log", "ab")  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "faust_bare.py"), "worker", "-l", "warn"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not out.exists():
+            tail = (workdir / "faust-bare.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"bare Faust agent did not finish (exit {proc.poll()}):\n{tail}")
+        time.sleep(0.1)
+        return json.loads(out.read_text())
+    finally:
+        _kill_group(proc)
+        log.close()
+
+
+def _kill_group(proc) -> None:
+    import signal
+    import subprocess
+
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of a process, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def write_result(name: str, res: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(res, indent=2) + "\n")
+    return path
+
+
+def print_table(rows: list[list[object]], header: list[str]) -> None:
+    cells = [[str(c) for c in r] for r in [header, *rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    for j, r in enumerate(cells):
+        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))))
+        if j == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def start_profile(pid: int, seconds: float, out: Path):
+    """py-spy (the ``bench`` extra) sampling a process at 100 Hz without pausing it, collapsed stacks to ``out``."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if exe is None:
+        raise RuntimeError("py-spy is not installed: pip install -e '.[bench]'")
+    return subprocess.Popen([exe, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "100",
+                             "--nonblocking", "--threads", "--format", "raw", "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+
+def profile_summary(path: Path, top: int = 40) -> dict:
+    """Where the samples of a collapsed-stack file went: per thread (its first frames name it), and own and
+    inclusive time per function."""
+    own: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    threads: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        thread, *frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
+        if not frames:
+            continue
+        total += n
+        name = f"{thread} {' > '.join(frames[:5])}"
+        threads[name] = threads.get(name, 0) + n
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for f in set(frames):
+            incl[f] = incl.get(f, 0) + n
+
+    def share(d: dict[str, int]) -> list[list]:
+        return [[f, round(n / total, 3)] for f, n in sorted(d.items(), key=lambda kv: -kv[1])[:top]]
+
+    return {"samples": total, "threads": share(threads)[:8], "own": share(own), "inclusive": share(incl)}

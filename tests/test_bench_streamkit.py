@@ -1,0 +1,85 @@
+"""The stream benchmarks' shared helpers (bench/streamkit.py): the message shapes they time must carry exactly
+the simulated events, in the partitions claimed, and the progress they read from /metrics must count final
+outcomes only — otherwise the figures in docs/BENCHMARKS.md measure something else."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from prometheus_client import generate_latest
+
+from bench import streamkit as sk
+from detectors.contract import decode_message
+from detectors.engine import partition_for
+from streams.metrics import Metrics
+
+
+@pytest.fixture(scope="module")
+def events():
+    return sk.simulated_events(1_000)
+
+
+def _decoded(messages):
+    return [ev.request_id for _, value, _ in messages for _, ev in decode_message(value)]
+
+
+def test_simulated_events_are_the_first_n_of_the_stream(events):
+    assert len(events) == 1_000
+    assert all(raw.startswith(b"{") and account.encode() in raw for account, raw in events)
+
+
+@pytest.mark.parametrize("fmt", ["array", "ndjson"])
+def test_mixed_batches_carry_every_event_in_order_keyless(events, fmt):
+    messages = sk.mixed_batches(events, 100, fmt)
+    assert len(messages) == 10
+    assert all(key is None and partition is None for key, _, partition in messages)
+    assert _decoded(messages) == _decoded(sk.single_messages(events))
+
+
+def test_partition_batches_hold_only_their_partitions_accounts(events):
+    messages = sk.partition_batches(events, 100, "array", 8)
+    assert sorted(_decoded(messages)) == sorted(_decoded(sk.single_messages(events)))
+    for _, value, partition in messages:
+        accounts = {ev.account_id for _, ev in decode_message(value)}
+        assert {partition_for(a.encode(), 8) for a in accounts} == {partition}
+        assert len(decode_message(value)) <= 100
+
+
+def test_single_messages_are_keyed_by_account(events):
+    assert all(key == account.encode() and value == raw
+               for (key, value, _), (account, raw) in zip(sk.single_messages(events), events, strict=True))
+
+
+def test_progress_counts_final_outcomes_not_rekey_hops():
+    m = Metrics()
+    m.events.labels("valid").inc(3)
+    m.events.labels("duplicate").inc(1)
+    m.events.labels("invalid").inc(2)
+    m.events.labels("rekeyed").inc(5)
+    m.state_bytes.observe(1000)
+    m.state_bytes.observe(3000)
+    text = generate_latest(m.registry).decode()
+    assert sk.processed(text) == 6
+    assert sk.sample(text, "distillwatch_account_state_bytes_sum") == 4000
+    assert sk.sample(text, "distillwatch_account_state_bytes_count") == 2
+
+
+def test_profile_summary_shares(tmp_path):
+    path = tmp_path / "stacks.txt"
+    path.write_text("thread (1);main (a.py:1);work (b.py:5) 3\n"
+                    "thread (1);main (a.py:1);work (b.py:9);inner (c.py:2) 1\n"
+                    "thread (2);idle (d.py:3) 4\n")
+    s = sk.profile_summary(path)
+    assert s["samples"] == 8
+    assert dict(s["own"]) == {"idle (d.py)": 0.5, "work (b.py)": 0.375, "inner (c.py)": 0.125}
+    assert dict(s["inclusive"])["work (b.py)"] == 0.5  # both lines of work, whatever the line number
+    assert dict(s["threads"]) == {"thread (2) idle (d.py)": 0.5, "thread (1) main (a.py) > work (b.py)": 0.375,
+                                  "thread (1) main (a.py) > work (b.py) > inner (c.py)": 0.125}
+
+
+def test_process_figures_come_from_proc():
+    assert sk.rss_bytes(os.getpid()) > 10_000_000
+    before = sk.cpu_seconds(os.getpid())
+    sum(i * i for i in range(2_000_000))
+    assert sk.cpu_seconds(os.getpid()) > before
