@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import faust
 import orjson
+from faust.transport.drivers import aiokafka as _faust_aiokafka
 
 from detectors.adapters import joiner, redactor
 from detectors.contract import InvalidEvent
@@ -107,11 +108,40 @@ def _faust_settings(settings: Settings) -> dict:
     )
 
 
+class _ConsumerThread(_faust_aiokafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport):
+        consumer = super()._create_worker_consumer(transport)
+        # Faust hard-codes a 1,500 ms fetch wait; aiokafka reads this when its fetcher starts. A broker
+        # that does not answer a fetch as soon as data arrives (the embedded one) holds every event that
+        # long, so it sets the floor of the event-to-alert latency.
+        consumer._fetch_max_wait_ms = self.app.fetch_wait_ms
+        return consumer
+
+
+class _Consumer(_faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> _ConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _Transport(_faust_aiokafka.Transport):
+    Consumer = _Consumer
+
+
+class _App(faust.App):
+    """Faust's app with the consumer's fetch wait taken from the settings."""
+
+    fetch_wait_ms = 1500
+
+    def _new_transport(self):
+        return _Transport(self.conf.broker_consumer, self)
+
+
 def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: Detector | None = None) -> Components:
     """Build the Faust app from validated settings (nothing global)."""
     detector = detector or Detector(Rules.load(settings.rules_file))
     metrics = metrics or Metrics()
-    app = faust.App(settings.app_id, **_faust_settings(settings))
+    app = _App(settings.app_id, **_faust_settings(settings))
+    app.fetch_wait_ms = settings.consumer_fetch_wait_ms
 
     raw_kw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     raw = faust.Schema(**raw_kw)

@@ -130,6 +130,11 @@ class Settings(BaseSettings):
         10_000, ge=1, le=1_000_000,
         description="most events accepted in one input message (JSON array or NDJSON; LiteLLM payloads)",
     )
+    consumer_fetch_wait_ms: int = Field(
+        100, ge=1, le=10_000,
+        description="longest a fetch waits at the broker for new data, ms (Faust's own is 1,500): the floor of "
+        "the event-to-alert latency on brokers that hold a fetch until the wait ends",
+    )
     account_idle_seconds: float = Field(
         7 * 86400.0, ge=0,
         description="forget an account's state after this much event time without a request (an open episode is "

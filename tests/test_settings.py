@@ -94,6 +94,7 @@ ENV_CASES: dict[str, tuple[str, object]] = {
     "max_event_bytes": ("4096", 4096),
     "max_message_bytes": ("65536", 65536),
     "account_idle_seconds": ("3600", 3600.0),
+    "consumer_fetch_wait_ms": ("20", 20),
     "expiry_sweep_seconds": ("5", 5.0),
     "max_message_events": ("100", 100),
     "dlq_redact_prompt": ("false", False),  # [badinput]
@@ -503,3 +504,24 @@ def test_a_child_worker_gets_the_same_settings_back_from_its_environment(monkeyp
     assert child.webhook_urls == parent.webhook_urls
     assert child.actions_allowlist == parent.actions_allowlist
     assert child.model_dump() == parent.model_dump()
+
+
+def test_the_consumer_fetch_wait_reaches_the_kafka_consumer(tmp_path):
+    """Faust hard-codes a 1.5 s fetch wait; the worker's consumer takes the setting instead."""
+    import asyncio
+
+    from streams.app import build_app
+
+    s = Settings(broker="127.0.0.1:1", consumer_fetch_wait_ms=37, datadir=tmp_path, web_enabled=False)
+
+    async def make():
+        app = build_app(s).app
+        async def nothing(*args, **kwargs):
+            return None
+
+        thread = app.transport.Consumer(app.transport, callback=nothing, on_partitions_revoked=nothing,
+                                        on_partitions_assigned=nothing)._thread
+        return thread._create_worker_consumer(app.transport)
+
+    consumer = asyncio.run(make())
+    assert consumer._fetch_max_wait_ms == 37
