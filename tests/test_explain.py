@@ -391,7 +391,9 @@ def test_any_worker_answers_for_any_account_by_routing_to_its_owner(kafka_bootst
                     status, _, body = _http(_explain_url(s, a), TOKEN)
                     if status == 200:
                         doc = orjson.loads(body)
-                        assert doc["account_id"] == a and doc["events"] == 20
+                        assert doc["account_id"] == a and doc["events"] <= 20
+                        if doc["events"] < 20:
+                            continue  # the owner is still working through the account's events
                         owners.setdefault(a, set()).add(doc["served_by"])
                         answered += 1
             served = {u for urls in owners.values() for u in urls}
