@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 import simulator  # noqa: E402
 from detectors.engine import partition_for  # noqa: E402
-from streams.broker import free_port  # noqa: E402
+from streams.broker import free_port, stop_group  # noqa: E402
 from streams.demo import WorkerProcess  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 
@@ -280,21 +280,8 @@ def faust_decode(bootstrap: str, topic: str, partitions: int, events: int, workd
         time.sleep(0.1)
         return json.loads(out.read_text())
     finally:
-        _kill_group(proc)
+        stop_group(proc, 15)
         log.close()
-
-
-def _kill_group(proc) -> None:
-    import signal
-    import subprocess
-
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def rss_bytes(pid: int) -> int:

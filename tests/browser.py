@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
-from streams.broker import free_port
+from streams.broker import free_port, stop_group
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -74,13 +72,5 @@ class Browser:
             with contextlib.suppress(OSError):
                 self._call("DELETE", f"/session/{self.session}")
             self.session = None
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)  # chromium children left in the group
+        stop_group(self.proc)  # chromium and the children it leaves in its group
         self.log.close()

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 import subprocess
 import time
 import urllib.request
@@ -19,7 +17,7 @@ from aiohttp import web
 
 from detectors.contract import parse_timestamp
 from streams.alerting import Alertmanager, alertmanager_alert, explain_url
-from streams.broker import free_port
+from streams.broker import free_port, stop_group
 from streams.metrics import Metrics
 from tests.kafkautil import consume, produce
 from tests.oncall_traffic import harvester, population
@@ -217,13 +215,7 @@ class AlertmanagerProcess:
             time.sleep(0.5)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_group(self.proc)
         self.log.close()
 
 
