@@ -55,6 +55,7 @@ from .explain import ACTION_HISTORY_TABLE, HISTORY_TABLE, ActionHistory, AlertHi
 from .kafka_security import faust_credentials
 from .metrics import ClusterTracker, Metrics
 from .settings import Settings
+from .states import AccountStates, in_partition
 
 __all__ = ["build_app", "Components", "DLQ_REASON_HEADER", "DLQ_FIELD_HEADER", "DLQ_CODE_HEADER", "DLQ_INDEX_HEADER"]
 
@@ -82,6 +83,7 @@ class Components:
     detector: Detector
     metrics: Metrics
     table: faust.Table
+    states: AccountStates
 
 
 def _faust_settings(settings: Settings) -> dict:
@@ -122,6 +124,12 @@ class _Consumer(_faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def force_commit(self, topics=None, start_new_transaction: bool = True) -> bool:
+        # Account states are written behind (streams.states): they reach the table, and so the changelog the
+        # producer flushes before the commit, before any offset of an event folded into them is committed.
+        self.app.before_commit()
+        return await super().force_commit(topics, start_new_transaction=start_new_transaction)
+
 
 class _Transport(_faust_aiokafka.Transport):
     Consumer = _Consumer
@@ -131,6 +139,9 @@ class _App(faust.App):
     """Faust's app with the consumer's fetch wait taken from the settings."""
 
     fetch_wait_ms = 1500
+
+    def before_commit(self) -> None:
+        """Called by the consumer before every offset commit (set by :func:`build_app`)."""
 
     def _new_transport(self):
         return _Transport(self.conf.broker_consumer, self)
@@ -160,12 +171,22 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         return app.Table(name, default=None, partitions=parts, key_type=bytes, value_type=bytes, schema=raw)
 
     table = raw_table(TABLE_NAME)  # account id -> AccountState bytes (versioned, detectors.state)
+    stage = metrics.stage
+    # live states, written to the table once per offset commit
+    states = AccountStates(detector, table, settings.input_topic, parts, settings.state_cache_accounts,
+                           on_write=metrics.state_bytes.observe, on_flush=stage["state_write"].observe)
     contexts_table = raw_table(CONTEXT_TABLE)  # b"p<N>" -> PartitionContext bytes (models, baselines)
     fingerprint_table = raw_table(FINGERPRINT_TABLE)  # fingerprint -> FingerprintIndex bytes
     history = AlertHistory(raw_table(HISTORY_TABLE))  # account id -> its last alerts (explain view)
     action_history = ActionHistory(raw_table(ACTION_HISTORY_TABLE))  # account id -> its last action decisions
     alertmanager = Alertmanager.install(app, settings, metrics, raw_table)  # None when no URL is set
-    contexts = ContextCache(detector, contexts_table, settings.context_checkpoint_seconds)
+    contexts = ContextCache(detector, contexts_table, settings.context_checkpoint_seconds, settings.input_topic)
+
+    def before_commit() -> None:
+        states.flush()
+        contexts.checkpoint()
+
+    app.before_commit = before_commit
     actions = Actions(settings, app, metrics, contexts.loaded) if settings.actions_enabled else None
     decode_message = settings.input_decoder()
     join = joiner(settings.input_format)
@@ -175,7 +196,6 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     rekey_name = settings.rekey_topic
     evidence_name = settings.evidence_topic
     labels_name = settings.labels_topic
-    stage = metrics.stage
     min_events = detector.rules.min_events
     metrics.declare((sig.name for sig in detector.rules.signals), parts)
     metrics.watch_faust(app, (settings.input_topic, rekey_name, evidence_name, labels_name))
@@ -209,13 +229,12 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             log.error("unreadable evidence record at %s/%s/%s", message.topic, message.partition, message.offset)
             return
         account_key = ev.account_id.encode()
-        data = table.get(account_key)
-        if data is None:
+        state = states.get(account_key, ev.account_id)
+        if state is None:
             return  # the account expired since it published the fingerprint
-        state = detector.load_state(ev.account_id, data)
         alerts: list[dict] = []
         detector.apply_evidence(state, ev, alerts, contexts.get(message.partition))
-        table[account_key] = state.to_bytes()
+        states.changed(account_key, state, message.partition)
         metrics.evidence.inc()
         await emit(account_key, alerts, ())
 
@@ -230,12 +249,11 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         if message.key != account_key:  # re-key once, onto the same topic
             await labels_topic.send(key=account_key, value=message.value)
             return
-        data = table.get(account_key)
-        if data is None:
+        state = states.get(account_key, label.account_id)
+        if state is None:
             metrics.labels.labels("unknown_account").inc()
             log.warning("analyst label for an account without state; not learned")
             return
-        state = detector.load_state(label.account_id, data)
         detector.learn_label(state, label.abusive, contexts.get(message.partition))
         metrics.labels.labels("abusive" if label.abusive else "benign").inc()
         log.info("learned analyst label %s for account=%s from %s",
@@ -247,17 +265,15 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     async def handle_expire(message) -> None:
         """Forget an account idle for ``account_idle_seconds`` of event time (asked by :func:`sweep_idle`)."""
         key = message.key
-        data = table.get(key) if key else None
-        if data is None:
+        state = states.get(key) if key else None
+        if state is None:
             return
-        last = AccountState.last_event_time(data)
-        if last is not None and last >= newest[0] - idle_ttl:
+        if state.last_ts >= newest[0] - idle_ttl:
             return  # active again since the sweep looked
-        state = detector.load_state(key.decode("utf-8", "surrogatepass"), data)
         alerts: list[dict] = []
         detector.expire(state, newest[0], alerts, contexts.get(message.partition))
         await emit(key, alerts, ())
-        del table[key]
+        states.delete(key, message.partition)
         for t in (history.table, action_history.table):
             if t.get(key) is not None:
                 del t[key]
@@ -270,12 +286,11 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         if idle_ttl <= 0 or newest[0] == -math.inf:
             return
         horizon = newest[0] - idle_ttl
-        keys = list(table.keys())
+        keys = states.keys()
         for i in range(0, len(keys), 2000):
             for key in keys[i : i + 2000]:
-                data = table.get(key)
-                last = AccountState.last_event_time(data) if data else None
-                if data is not None and (last is None or last < horizon):
+                last = states.last_event_time(key)
+                if last is None or last < horizon:
                     await rekey.send(key=key, value=b"", headers=[(EXPIRE_HEADER, b"1")],
                                      partition=partition_for(key, parts))
             await asyncio.sleep(0)
@@ -343,7 +358,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
 
     async def process(ev, account_key: bytes, message, t1: float) -> None:
         partition = message.partition
-        state = detector.load_state(ev.account_id, table.get(account_key))
+        state = states.load(account_key, ev.account_id)
         # Faust commits offsets every few seconds: after a crash the events since the last commit are read
         # again. The state knows the newest offset it absorbed from, so older ones count as duplicates,
         # exactly once (events of that one message again are caught by the request-id ring).
@@ -351,7 +366,6 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         if message.offset < getattr(state, offset_field):
             metrics.duplicate.inc()
             return
-        setattr(state, offset_field, message.offset)
         alerts: list[dict] = []
         fps: list = []
         ctx = contexts.get(partition)
@@ -359,6 +373,8 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         if not detector.process(state, ev, alerts, ctx, fps):
             metrics.duplicate.inc()
             return
+        setattr(state, offset_field, message.offset)
+        states.changed(account_key, state, partition)  # to the table at the next offset commit
         t2 = time.perf_counter()
         stage["detect"].observe(t2 - t1)
         metrics.valid.inc()
@@ -368,14 +384,10 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             actions.seen(ev.account_id, ev.ts)  # the circuit breaker's count of active accounts
         metrics.processed(ev.ts, time.time())
         metrics.scoring(state, scored_at, change_ts, partition, min_events)
-        data = state.to_bytes()
-        metrics.state_bytes.observe(len(data))
-        table[account_key] = data
-        contexts.maybe_checkpoint(partition)
-        t3 = time.perf_counter()
-        stage["state_write"].observe(t3 - t2)
-        await emit(account_key, alerts, fps)
-        stage["emit"].observe(time.perf_counter() - t3)
+        if alerts or fps:
+            t3 = time.perf_counter()
+            await emit(account_key, alerts, fps)
+            stage["emit"].observe(time.perf_counter() - t3)
 
     @app.agent(source, name="detect")
     async def detect(stream):
@@ -405,11 +417,13 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app, revoked, **kwargs) -> None:
-        contexts.forget(tp.partition for tp in revoked if tp.topic == settings.input_topic)
+        gone = {tp.partition for tp in revoked if tp.topic == settings.input_topic}
+        states.drop(gone)
+        contexts.forget(gone)
 
     @app.timer(interval=5.0)
     async def report_state():
-        metrics.accounts.set(len(table))
+        metrics.accounts.set(len(states))
         metrics.observe_contexts(contexts.loaded())
         metrics.clusters_active.set(clusters.active())
 
@@ -419,28 +433,29 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
 
         return web.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
-    install_views(app, settings, detector, table, contexts, history, action_history, labels_topic)
+    install_views(app, settings, detector, table, states, contexts, history, action_history, labels_topic)
 
     @app.page("/healthz")
     async def healthz(web, request):
         return web.json({"status": "ok", "app_id": settings.app_id})
 
-    return Components(app=app, detector=detector, metrics=metrics, table=table)
+    return Components(app=app, detector=detector, metrics=metrics, table=table, states=states)
 
 
 class ContextCache:
     """Partition contexts in memory, loaded from and checkpointed to their table.
 
-    A context is written back at most every ``checkpoint_seconds`` (wall
-    clock), from an event of its own partition, so its changelog entry lands in
-    that partition. A revoked partition's copy is dropped: whoever owns the
-    partition next reloads the table entry.
+    A context is written back before an offset commit once ``checkpoint_seconds``
+    (wall clock) have passed since it was last written, into its own partition.
+    A revoked partition's copy is dropped: whoever owns the partition next reloads
+    the table entry.
     """
 
-    def __init__(self, detector: Detector, table, checkpoint_seconds: float):
+    def __init__(self, detector: Detector, table, checkpoint_seconds: float, source_topic: str):
         self.detector = detector
         self.table = table
         self.checkpoint_seconds = checkpoint_seconds
+        self.source_topic = source_topic
         self._contexts: dict[int, PartitionContext] = {}
         self._saved: dict[int, float] = {}
 
@@ -457,11 +472,14 @@ class ContextCache:
             self._saved[partition] = time.monotonic()
         return ctx
 
-    def maybe_checkpoint(self, partition: int) -> None:
+    def checkpoint(self) -> None:
+        """Write the contexts last written ``checkpoint_seconds`` ago or more."""
         now = time.monotonic()
-        if now - self._saved.get(partition, 0.0) >= self.checkpoint_seconds and partition in self._contexts:
-            self.table[self.key(partition)] = self._contexts[partition].to_bytes()
-            self._saved[partition] = now
+        for partition, ctx in self._contexts.items():
+            if now - self._saved.get(partition, 0.0) >= self.checkpoint_seconds:
+                with in_partition(self.source_topic, partition):
+                    self.table[self.key(partition)] = ctx.to_bytes()
+                self._saved[partition] = now
 
     def loaded(self):
         return self._contexts.values()

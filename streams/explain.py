@@ -308,7 +308,7 @@ async def _read_capped(request: Request, cap: int) -> bytes | None:
     return None if len(body) > cap else bytes(body)
 
 
-def install_views(app: faust.App, settings: Settings, detector: Detector, table: faust.Table, contexts,
+def install_views(app: faust.App, settings: Settings, detector: Detector, table: faust.Table, states, contexts,
                   history: AlertHistory, action_history: ActionHistory, labels_topic: faust.TopicT) -> None:
     """Register ``/explain/{account_id}``, ``/login`` and ``POST /labels`` on the worker's web server."""
     token = settings.admin_secret()
@@ -353,10 +353,9 @@ def install_views(app: faust.App, settings: Settings, detector: Detector, table:
         @app.table_route(table=table, match_info="account_id")
         async def owned(self, request: Request, account_id: str) -> Response:
             key = account_id.encode()
-            data = table.get(key)
-            if data is None:
+            state = states.get(key, account_id)  # the live state, newer than the table between commits
+            if state is None:
                 return self.error(404, "unknown account", account_id=account_id)
-            state = detector.load_state(account_id, data)
             doc = explain_document(detector, state, contexts.get(partition_for(key, parts)),
                                    history.entries(key), action_history.entries(key))
             doc["served_by"] = str(app.conf.canonical_url)  # the worker that owns the account

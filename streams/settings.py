@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         description="Faust producer batch size in bytes; the embedded tansu broker needs 1 for "
         "changelog recovery (set automatically when distillwatch starts it)",
     )
+    state_cache_accounts: int = Field(
+        20_000, ge=0,
+        description="unchanged account states kept decoded in memory between offset commits (changed ones are "
+        "written to the table at each commit, then kept while under this count)",
+    )
     context_checkpoint_seconds: float = Field(
         30.0, gt=0, le=3600,
         description="how often each partition's population context (online models) is written to its table",

@@ -300,7 +300,9 @@ def test_restart_recovers_account_state_and_models_from_the_changelogs(worker_fa
         _, v1 = _wait_for_metrics(s, lambda v: _outcomes(v) >= len(first))
         time.sleep(1.5)  # past the checkpoint interval: the next events write the contexts
         produce(kafka_bootstrap, s.input_topic, ((a.encode(), raw) for a, raw in later[:400]))
-        _, v1 = _wait_for_metrics(s, lambda v: _outcomes(v) >= len(first) + 400)
+        # the model gauges are set by a 5 s timer: wait for the tick after the events too
+        _, v1 = _wait_for_metrics(s, lambda v: _outcomes(v) >= len(first) + 400
+                                  and v["distillwatch_anomaly_model_scorings"] > 0)
         scorings = v1["distillwatch_anomaly_model_scorings"]
         assert scorings > 0
     finally:

@@ -99,6 +99,7 @@ ENV_CASES: dict[str, tuple[str, object]] = {
     "max_message_events": ("100", 100),
     "dlq_redact_prompt": ("false", False),  # [badinput]
     "context_checkpoint_seconds": ("5", 5.0),
+    "state_cache_accounts": ("500", 500),
     "rules_file": (str(PACKAGED_RULES), PACKAGED_RULES),
     "log_level": ("WARNING", "warning"),
     # rate-limit actions and webhooks
