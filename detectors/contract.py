@@ -484,6 +484,7 @@ def _obj_slow(value: object, field: str) -> dict:
 _IPV4_RE = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
 _ipv4_fullmatch = _IPV4_RE.fullmatch
 _ip6_cache: dict[str, str] = {}
+_ip6_cache_get = _ip6_cache.get  # the cache is cleared in place, never replaced
 
 
 def _ip_slow(value: object) -> str | None:
@@ -562,8 +563,12 @@ def from_mapping(obj: object) -> Event:
     if user_id is not None and (type(user_id) is not str or len(user_id) > SMAX):
         user_id = _str_slow(user_id, "user_id", 0, SMAX)
     client_ip = get("client_ip")
-    if client_ip is not None and (type(client_ip) is not str or _ipv4_fullmatch(client_ip) is None):
-        client_ip = _ip_slow(client_ip)
+    if client_ip is not None:
+        normal = _ip6_cache_get(client_ip) if type(client_ip) is str else None  # IPv6 seen before
+        if normal is not None:
+            client_ip = normal
+        elif type(client_ip) is not str or _ipv4_fullmatch(client_ip) is None:
+            client_ip = _ip_slow(client_ip)
     user_agent = get("user_agent")
     if user_agent is not None and (type(user_agent) is not str or len(user_agent) > SMAX):
         user_agent = _str_slow(user_agent, "user_agent", 0, SMAX)

@@ -265,7 +265,7 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
             new_model = 1.0
 
     if ev.system_sha256:
-        state.system_sig = stable_hash(ev.system_sha256)
+        state.system_sig = id_hash(ev.system_sha256)  # an account's system prompt recurs
 
     # what the prompt looks like (text reduced to fingerprints here, then dropped)
     text = ev.prompt_text
@@ -324,7 +324,8 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
     a = 1.0 / n if n < PROFILE_WINDOW else _MIN_ALPHA
     p = state.profile
     for i in _EVERY_EVENT:
-        p[i] += a * (x[i] - p[i])
+        pi = p[i]
+        p[i] = pi + a * (x[i] - pi)
     if elicit is not None:
         if n > TEXT_FULL_EVENTS:
             a = min(1.0, a * TEXT_SAMPLE)
