@@ -1019,3 +1019,14 @@ def test_decode_message_caps():
     lines = b"\n".join(orjson.dumps(_ok(f"r{i}")) for i in range(11))
     [(_, err)] = decode_message(lines, max_events=10)
     assert err.code == "too_large"
+
+
+@pytest.mark.parametrize("field", ["request_id", "account_id"])
+def test_schema_rejects_an_id_ending_in_a_newline_as_the_decoder_does(schema_validator, field):
+    # Python's re (which jsonschema uses) lets `$` match before a final newline; the schema must not
+    ev = {"request_id": "r1", "timestamp": "2026-11-28T09:41:03.123Z", "account_id": "acct-42",
+          "model": "frontier-large", "status_code": 200}
+    ev[field] += "\n"
+    assert not schema_validator.is_valid(ev)
+    with pytest.raises(InvalidEvent):
+        decode(orjson.dumps(ev))
