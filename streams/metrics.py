@@ -209,7 +209,8 @@ class Metrics:
         self.stage_seconds = Histogram(
             "distillwatch_stage_seconds",
             "Time of one stage of an input message: decode, detect (state load and Detector.process), "
-            "state_write (serialise and table write), emit (alerts and fingerprints to their topics)",
+            "state_write (serialise and write the changed states, once per offset commit), "
+            "emit (alerts and fingerprints to their topics)",
             ["stage"],
             buckets=(0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25),
             registry=r,
@@ -253,7 +254,7 @@ class Metrics:
             self.clusters_formed.labels(kind)
         self.state_bytes = Histogram(
             "distillwatch_account_state_bytes",
-            "Serialised size of an account's state at each table write",
+            "Serialised size of an account's state at each table write (once per offset commit for a changed state)",
             buckets=(256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536),
             registry=r,
         )

@@ -197,7 +197,8 @@ def test_worker_metrics_expose_every_declared_family_with_the_pipeline_instrumen
         assert sample("distillwatch_stage_seconds_count", stage=stage) > 0, stage
     assert sample("distillwatch_account_score_count") > 0
     assert sample("distillwatch_alert_signals_total") > 0  # the harvesters' alerts, by top signal
-    assert sample("distillwatch_account_state_bytes_count") == sample("distillwatch_events_total", outcome="valid")
+    # states are written once per offset commit, not per event: fewer writes than events, but some
+    assert 0 < sample("distillwatch_account_state_bytes_count") < sample("distillwatch_events_total", outcome="valid")
     assert sample("distillwatch_last_event_timestamp_seconds") > 1.7e9
     assert sample("distillwatch_faust_messages_received_total") >= stack["sent"]
     assert sample("distillwatch_invalid_events_total") > 0
