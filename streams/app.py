@@ -46,7 +46,6 @@ from detectors.coordination import Evidence, Fingerprint, FingerprintIndex
 from detectors.engine import Detector, PartitionContext, partition_for
 from detectors.labels import decode_label
 from detectors.rules import Rules
-from detectors.state import AccountState
 
 from .actions import Actions
 from .alerting import Alertmanager
