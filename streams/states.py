@@ -111,11 +111,9 @@ class AccountStates:
 
     def load(self, key: bytes, account_id: str) -> AccountState:
         """The account's state, a fresh one when it has none."""
-        state = self._live.get(key)
+        state = self.get(key, account_id)
         if state is None:
-            data = self.table.get(key)
-            state = self.detector.load_state(account_id, data) if data is not None else AccountState(account_id)
-            self._live[key] = state
+            state = self._live[key] = self.detector.new_state(account_id)
         return state
 
     def changed(self, key: bytes, state: AccountState, partition: int) -> None:
