@@ -120,18 +120,83 @@ class _ConsumerThread(_faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class _Consumer(_faust_aiokafka.Consumer):
+    """Faust's consumer with two repairs that the write-behind account states and the crash guarantees
+    need (docs/guarantees.md).
+
+    - **Seek before resume.** After a rebalance Faust's recovery resumes the stream partitions and only
+      then seeks them to their committed offsets (``faust/tables/recovery.py``; faust-streaming issue
+      #596). Records fetched in between, from wherever aiokafka stood, are processed; the seek then
+      makes Faust's ack bookkeeping count a run of offsets twice (a "gap" over records that are read
+      again), and from then on each commit advances that partition by one offset. Here the stream
+      partitions stay paused until the seek has run.
+    - **Commit after the changelog.** Account states reach their table once per commit (first thing
+      in :meth:`force_commit`); Faust flushes its producer before it commits, but its buffer's flush
+      gives up after 0.1 s without a send, so on a slow link some of those changelog records could
+      still be queued when the offsets go out. The commit waits until every record queued before it
+      is acknowledged by the broker (:meth:`_Producer.delivered`).
+    """
+
+    _held: set | None = None  # stream partitions Faust resumed before seeking them (None: no seek pending)
+
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def on_partitions_assigned(self, assigned, generation_id: int = 0) -> None:
+        self._held = set()
+        await super().on_partitions_assigned(assigned, generation_id)
+
+    def resume_partitions(self, tps) -> None:
+        if self._held is not None:
+            tps = set(tps)
+            stream = {tp for tp in tps if not self._is_changelog_tp(tp)}
+            self._held |= stream
+            tps -= stream
+        super().resume_partitions(tps)
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        held, self._held = self._held, None
+        if held:
+            assigned = self.assignment()
+            super().resume_partitions({tp for tp in held if tp in assigned})
+
     async def force_commit(self, topics=None, start_new_transaction: bool = True) -> bool:
-        # Account states are written behind (streams.states): they reach the table, and so the changelog the
-        # producer flushes before the commit, before any offset of an event folded into them is committed.
+        # Account states are written behind (streams.states): to the table, so into the producer's queue,
+        # before Faust picks the offsets to commit; _commit_offsets waits for them to be acknowledged.
         self.app.before_commit()
         return await super().force_commit(topics, start_new_transaction=start_new_transaction)
+
+    async def _commit_offsets(self, offsets, start_new_transaction: bool = True) -> bool:
+        await self.app.producer.delivered()
+        return await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
+
+
+class _Producer(_faust_aiokafka.Producer):
+    """Faust's producer, keeping the records queued by table writes until the broker acknowledges them."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._queued: list[asyncio.Future] = []
+        self._prune_at = 4096
+
+    def send_soon(self, fut) -> None:
+        queued = self._queued
+        if len(queued) >= self._prune_at:  # no commit for a while (an idle worker): keep only what is owed
+            queued[:] = [f for f in queued if not f.done() or f.cancelled() or f.exception() is not None]
+            self._prune_at = max(4096, 2 * len(queued))
+        queued.append(fut)
+        super().send_soon(fut)
+
+    async def delivered(self) -> None:
+        """Until every record queued so far is acknowledged; raises the first one's send error."""
+        queued, self._queued = self._queued, []
+        if queued:
+            await asyncio.gather(*queued)
 
 
 class _Transport(_faust_aiokafka.Transport):
     Consumer = _Consumer
+    Producer = _Producer
 
 
 class _App(faust.App):

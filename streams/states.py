@@ -5,9 +5,10 @@ and a changelog record per event: most of a worker's time once detection is
 cheap. :class:`AccountStates` keeps the states the agent is working on as live
 :class:`~detectors.state.AccountState` objects and writes each changed one to the
 table once, when Faust is about to commit input offsets (the worker's consumer
-calls :meth:`AccountStates.flush` first thing in ``force_commit``). Faust flushes
-its producer before it commits, so every committed offset's effect on an
-account's state is in the changelog before the offset is. After a crash the
+calls :meth:`AccountStates.flush` first thing in ``force_commit``), and the commit
+waits until the broker has acknowledged every record those writes queued
+(``_Consumer._commit_offsets`` in :mod:`streams.app`), so every committed
+offset's effect on an account's state is in the changelog before the offset is. After a crash the
 input is read again from the last commit and the state from the changelog: the
 two still agree, and the offset each state records (see
 :mod:`detectors.state`) keeps the re-read exactly-once, as before.
