@@ -191,6 +191,7 @@ def track(settings_list: list[Settings], target: float, max_seconds: float, idle
     t_first = t_last = None
     n_first = n_last = 0.0
     cpu_first = cpu_last = {}
+    counts_last: list[float] = []
     t_start = time.monotonic()
     while True:
         now = time.monotonic()
@@ -199,7 +200,7 @@ def track(settings_list: list[Settings], target: float, max_seconds: float, idle
         if t_first is None and all(c > 0 for c in counts):
             t_first, n_first, cpu_first = now, n, {k: cpu_seconds(p) for k, p in pids.items()}
         if n > n_last:
-            t_last, n_last = now, n
+            t_last, n_last, counts_last = now, n, counts
             cpu_last = {k: cpu_seconds(p) for k, p in pids.items()}
         if n >= target or (t_first is not None and now - t_first >= max_seconds):
             break
@@ -213,6 +214,7 @@ def track(settings_list: list[Settings], target: float, max_seconds: float, idle
         "complete": n_last >= target,
         "window_s": round(span, 2),
         "events_per_s": round((n_last - n_first) / span) if span > 0 else 0,
+        "events_per_worker": [int(c) for c in counts_last],
     }
     if pids and span > 0:
         res["cpu_share"] = {k: round((cpu_last[k] - cpu_first[k]) / span, 2) for k in pids}
