@@ -73,6 +73,7 @@ class TcpProxy:
         self._open.clear()
         with self._lock:
             conns, self._conns = self._conns, set()
+            self._upstreams.clear()
         for s in conns:
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
