@@ -34,6 +34,11 @@ class TcpProxy:
         self._server = socket.create_server(("127.0.0.1", self.port))
         self._thread = threading.Thread(target=self._accept, name="tcp-proxy", daemon=True)
 
+    @property
+    def bootstrap(self) -> str:
+        """The address clients connect to."""
+        return f"127.0.0.1:{self.port}"
+
     def start(self) -> TcpProxy:
         self._thread.start()
         return self

@@ -238,7 +238,7 @@ def test_broker_outage_under_a_running_worker_loses_no_alert(proxied_broker, tmp
     events, expected = stream["events"], stream["alerts"]
     want = {a["alert_id"] for a in expected}
     proxy = proxied_broker
-    bootstrap = f"127.0.0.1:{proxy.port}"
+    bootstrap = proxy.bootstrap
     s = restart_settings(bootstrap, tmp_path)
     head, tail = events[: len(events) // 2], events[len(events) // 2:]
     w = RunningWorker(s, tmp_path / "worker.log").start()
@@ -281,7 +281,7 @@ def test_no_offset_is_committed_before_the_account_states_it_covers(proxied_brok
     """
     events = stream["events"]
     proxy = proxied_broker
-    bootstrap = f"127.0.0.1:{proxy.port}"
+    bootstrap = proxy.bootstrap
     s = restart_settings(bootstrap, tmp_path)
     w = RunningWorker(s, tmp_path / "worker.log").start()
     pid = w.proc.proc.pid
@@ -330,7 +330,7 @@ def test_a_restarted_worker_reads_on_from_its_committed_offsets_and_commits_to_t
     """
     events = stream["events"]
     proxy = proxied_broker
-    bootstrap = f"127.0.0.1:{proxy.port}"
+    bootstrap = proxy.bootstrap
     s = restart_settings(bootstrap, tmp_path)
     head, tail = events[: len(events) // 2], events[len(events) // 2:]
     w1 = RunningWorker(s, tmp_path / "worker-1.log").start()
