@@ -203,7 +203,7 @@ def tls_cluster(pki, tmp_path):
                     break
                 assert time.monotonic() < deadline and proc.poll() is None, "tansu did not start"
                 time.sleep(0.05)
-            yield proxy.bootstrap, proxy
+            yield f"127.0.0.1:{proxy.port}", proxy
         finally:
             proc.kill()
             proc.wait()
