@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import faust
 import orjson
+from faust.exceptions import ProducerSendError
 from faust.transport.drivers import aiokafka as _faust_aiokafka
 
 from detectors.adapters import joiner, redactor
@@ -109,6 +110,29 @@ def _faust_settings(settings: Settings) -> dict:
     )
 
 
+class _Active:
+    """The partitions a drain may take records from: Faust's live set of active partitions, never empty.
+
+    aiokafka's ``fetched_records(partitions)`` drains *every* assigned partition when ``partitions`` is
+    empty (``if partitions and tp not in partitions``). Faust passes its live set of active partitions,
+    which can turn empty while the call waits for records: when recovery pauses the changelogs and the
+    stream partitions are not resumed yet. Records drained then are dropped by Faust (their partition is
+    not active) after aiokafka has moved past them; when that happens after the seek to the committed
+    offsets, nothing ever reads them again, and the partition stalls at its committed offset.
+    """
+
+    __slots__ = ("tps",)
+
+    def __init__(self, tps) -> None:
+        self.tps = tps
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __contains__(self, tp) -> bool:
+        return tp in self.tps
+
+
 class _ConsumerThread(_faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport):
         consumer = super()._create_worker_consumer(transport)
@@ -117,6 +141,12 @@ class _ConsumerThread(_faust_aiokafka.AIOKafkaConsumerThread):
         # long, so it sets the floor of the event-to-alert latency.
         consumer._fetch_max_wait_ms = self.app.fetch_wait_ms
         return consumer
+
+    async def _fetch_records(self, consumer, active_partitions, timeout=None, max_records=None):
+        # only from partitions active when the records are taken (see _Active)
+        if active_partitions is not None:  # None: a client-only app, which reads every partition
+            active_partitions = _Active(active_partitions)
+        return await super()._fetch_records(consumer, active_partitions, timeout=timeout, max_records=max_records)
 
 
 class _Consumer(_faust_aiokafka.Consumer):
@@ -155,8 +185,9 @@ class _Consumer(_faust_aiokafka.Consumer):
 
     async def perform_seek(self) -> None:
         await super().perform_seek()
-        held, self._held = self._held, None
-        if held:
+        held = self._held
+        if held:  # the seek that follows recovery's resume (an earlier one, from getmany, keeps the hold)
+            self._held = None
             assigned = self.assignment()
             super().resume_partitions({tp for tp in held if tp in assigned})
 
@@ -167,7 +198,7 @@ class _Consumer(_faust_aiokafka.Consumer):
         return await super().force_commit(topics, start_new_transaction=start_new_transaction)
 
     async def _commit_offsets(self, offsets, start_new_transaction: bool = True) -> bool:
-        await self.app.producer.delivered()
+        await self.app.producer.delivered(timeout=self.app.conf.producer_request_timeout + 5.0)
         return await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
 
 
@@ -187,11 +218,28 @@ class _Producer(_faust_aiokafka.Producer):
         queued.append(fut)
         super().send_soon(fut)
 
-    async def delivered(self) -> None:
-        """Until every record queued so far is acknowledged; raises the first one's send error."""
+    async def delivered(self, timeout: float | None = None) -> None:
+        """Until every record queued so far is acknowledged; raises the first one's send error.
+
+        A record not settled within ``timeout`` raises :class:`~faust.exceptions.ProducerSendError` and
+        stays owed to the next call: aiokafka fails a send after the producer request timeout, so one
+        still open then never will settle (Faust's ``Topic._on_published`` leaves the record's future
+        open when the send itself was cancelled). A raise fails the commit, which crashes the worker
+        before it can commit offsets past states the changelog may not have.
+        """
         queued, self._queued = self._queued, []
-        if queued:
-            await asyncio.gather(*queued)
+        if not queued:
+            return
+        _, pending = await asyncio.wait(queued, timeout=timeout)
+        if pending:
+            self._queued[:0] = [f for f in queued if f in pending]
+            raise ProducerSendError(f"{len(pending)} changelog records not acknowledged by the broker "
+                                    f"in {timeout:.0f} s")
+        for f in queued:
+            if f.cancelled():
+                raise ProducerSendError("a changelog record's send was cancelled")
+            if f.exception() is not None:
+                raise f.exception()
 
 
 class _Transport(_faust_aiokafka.Transport):

@@ -9,6 +9,8 @@ import asyncio
 
 import pytest
 
+from faust.exceptions import ProducerSendError
+
 from streams.app import _Producer
 
 
@@ -81,5 +83,33 @@ def test_without_commits_only_what_is_still_owed_is_kept(producer):
         except OSError as exc:
             failed_seen.append(exc)
         assert failed_seen, "a failed send must fail the commit that waits on it"
+
+    asyncio.run(go())
+
+
+def test_a_record_never_settled_fails_the_commit_in_time_and_stays_owed(producer):
+    async def go():
+        loop = asyncio.get_running_loop()
+        settled, open_ = loop.create_future(), loop.create_future()
+        settled.set_result(None)
+        producer.send_soon(settled)
+        producer.send_soon(open_)  # e.g. its send was cancelled: Faust never settles it
+        with pytest.raises(ProducerSendError, match="1 changelog records not acknowledged"):
+            await asyncio.wait_for(producer.delivered(timeout=0.05), 5)
+        assert producer._queued == [open_]  # the next commit still waits for it
+        open_.set_result(None)
+        await asyncio.wait_for(producer.delivered(timeout=1), 5)
+        assert producer._queued == []
+
+    asyncio.run(go())
+
+
+def test_a_cancelled_record_fails_the_commit(producer):
+    async def go():
+        fut = asyncio.get_running_loop().create_future()
+        fut.cancel()
+        producer.send_soon(fut)
+        with pytest.raises(ProducerSendError, match="cancelled"):
+            await producer.delivered(timeout=1)
 
     asyncio.run(go())
