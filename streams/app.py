@@ -407,6 +407,8 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
                                      partition=partition_for(key, parts))
             await asyncio.sleep(0)
 
+    homes: dict[bytes, int] = {}  # account key -> its partition
+
     async def handle(message) -> None:
         if message.topic == rekey_name and message.headers and EXPIRE_HEADER in dict(message.headers):
             await handle_expire(message)
@@ -433,7 +435,11 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
                 await reject(message, data if batch else message.value, ev, index if batch else None)
                 continue
             account_key = ev.account_id.encode()
-            home = partition_for(account_key, parts)
+            home = homes.get(account_key)
+            if home is None:  # murmur2 in Python: once per account, not per event
+                if len(homes) >= 100_000:
+                    homes.clear()
+                home = homes[account_key] = partition_for(account_key, parts)
             if home != message.partition:  # its state lives in another partition
                 if message.topic == rekey_name:  # never loop: we routed it ourselves
                     metrics.rekey_misrouted.inc()
@@ -541,9 +547,13 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
 
     @app.page("/metrics")
     async def metrics_view(web, request):
+        """Every metric, or with ``?name[]=...`` (repeatable) only those series, as client_python's own
+        exporters do: a poller of one counter does not pay for rendering all of them."""
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        return web.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+        names = request.query.getall("name[]", [])
+        registry = metrics.registry.restricted_registry(names) if names else metrics.registry
+        return web.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     install_views(app, settings, detector, table, states, contexts, history, action_history, labels_topic)
 

@@ -5,7 +5,9 @@ outcomes only — otherwise the figures in docs/BENCHMARKS.md measure something 
 from __future__ import annotations
 
 import os
+from collections import Counter
 
+import orjson
 import pytest
 from prometheus_client import generate_latest
 
@@ -83,3 +85,22 @@ def test_process_figures_come_from_proc():
     before = sk.cpu_seconds(os.getpid())
     sum(i * i for i in range(2_000_000))
     assert sk.cpu_seconds(os.getpid()) > before
+
+
+def test_balanced_placement_keeps_the_events_and_fills_the_partitions_evenly():
+    events = sk.simulated_events(20_000)
+    placed = sk.balanced_placement(events, 8)
+    assert [orjson.loads(r)["request_id"] for _, r in placed] == [orjson.loads(r)["request_id"] for _, r in events]
+    rename = {}
+    for (account, raw), (new, new_raw) in zip(events, placed):
+        assert rename.setdefault(account, new) == new  # one new name per account, the same for all its events
+        assert orjson.loads(new_raw)["account_id"] == new
+        assert {k: v for k, v in orjson.loads(new_raw).items() if k != "account_id"} == \
+            {k: v for k, v in orjson.loads(raw).items() if k != "account_id"}
+    assert len(set(rename.values())) == len(rename)
+    loads = Counter(partition_for(a.encode(), 8) for a, _ in placed)
+    busiest_account = max(Counter(a for a, _ in events).values())
+    # greedy placement, busiest first: no partition exceeds an even share by more than its last account
+    assert max(loads.values()) <= len(events) / 8 + busiest_account
+    raw_loads = Counter(partition_for(a.encode(), 8) for a, _ in events)
+    assert max(loads.values()) < max(raw_loads.values())  # the murmur2 placement of the simulated ids is skewed

@@ -97,6 +97,12 @@ def test_worker_and_replay_raise_the_same_alerts(worker_factory, kafka_bootstrap
         1 for a in expected if a["severity"] == "critical" and a["status"] == "opened"
     )
     assert "prompt" not in text.lower()
+    # ?name[]= renders only the series asked for (what a poller of one counter reads)
+    url = f"http://127.0.0.1:{s.web_port}/metrics?name[]=distillwatch_events_total&name[]=distillwatch_alerts_total"
+    only = urllib.request.urlopen(url, timeout=10).read().decode()
+    series = {line.split("{")[0].split(" ")[0] for line in only.splitlines() if line and not line.startswith("#")}
+    assert series == {"distillwatch_events_total", "distillwatch_alerts_total"}
+    assert f'distillwatch_events_total{{outcome="valid"}} {float(stats.valid)}' in only
 
 
 def test_keyless_and_miskeyed_messages_are_rekeyed_by_account(worker_factory, kafka_bootstrap):
