@@ -151,7 +151,7 @@ class _ConsumerThread(_faust_aiokafka.AIOKafkaConsumerThread):
 
 class _Consumer(_faust_aiokafka.Consumer):
     """Faust's consumer with two repairs that the write-behind account states and the crash guarantees
-    need (docs/guarantees.md).
+    need (docs/guarantees.md); a third, in its thread, drains only active partitions (:class:`_Active`).
 
     - **Seek before resume.** After a rebalance Faust's recovery resumes the stream partitions and only
       then seeks them to their committed offsets (``faust/tables/recovery.py``; faust-streaming issue
