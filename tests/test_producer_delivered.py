@@ -43,15 +43,13 @@ def test_delivered_waits_for_every_queued_record_and_forgets_them(producer):
     asyncio.run(go())
 
 
-def test_delivered_raises_a_failed_send():
+def test_delivered_raises_a_failed_send(producer):
     async def go():
-        p = _Producer.__new__(_Producer)
-        p._queued, p._prune_at = [], 4096
         fut = asyncio.get_running_loop().create_future()
         fut.set_exception(OSError("broker gone"))
-        p._queued.append(fut)
+        producer.send_soon(fut)
         with pytest.raises(OSError, match="broker gone"):
-            await p.delivered()
+            await producer.delivered()
 
     asyncio.run(go())
 
