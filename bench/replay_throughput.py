@@ -1,6 +1,6 @@
 """Replay throughput with full detection on one core, against a bare decode loop.
 
-    .venv/bin/python bench/replay_throughput.py [--hours 6] [--seed 11] [--scale 1]
+    .venv/bin/python bench/replay_throughput.py [--hours 6] [--seed 11] [--scale 1] [--profile]
 
 Simulates ``--hours`` of traffic once (cached under ``bench/.data/``), pins the
 process to one CPU, then times in the same run:
@@ -15,6 +15,11 @@ Rates are given per wall-clock second and per CPU second of this process
 (on a machine where other work shares the core, the second is what the core
 delivers on its own). Also reports the serialised account state, bytes per tracked account (mean,
 p99, max). Prints a table and writes ``bench/results/replay_throughput.json``.
+
+With ``--profile`` a third pass, after the timed ones, runs the full loop again under py-spy (the
+``bench`` extra) and splits its samples over the parts of the detection path (:data:`COMPONENTS`), as
+shares and as CPU µs per event of the timed full pass: where the time goes, and what compiling a part
+could save at most.
 """
 
 from __future__ import annotations
@@ -33,6 +38,32 @@ sys.path.insert(0, str(ROOT))
 
 from detectors.contract import InvalidEvent, decode  # noqa: E402
 from detectors.pipeline import LocalPipeline  # noqa: E402
+
+#: The parts of the detection path, by the functions that are theirs. A sample goes to the innermost
+#: listed function on its stack (so the river trees inside the anomaly model count as the trees), and to
+#: "loop and dispatch" when none is listed (the loop, LocalPipeline.handle, Detector.process's own code).
+COMPONENTS = (
+    ("decode and validate (contract)", ["decode (detectors/contract.py)"]),
+    ("duplicate check (request hash, ring)", ["request_hash (detectors/engine.py)",
+                                              "AccountState.dedup_seen (detectors/state.py)"]),
+    ("state update (absorb: rates, means, sets)", ["absorb (detectors/features.py)",
+                                                   "prefix_hash (detectors/features.py)",
+                                                   "id_hash (detectors/features.py)"]),
+    ("prompt text (regex, word pairs, sketches)", ["elicits_reasoning (detectors/text.py)",
+                                                   "word_pairs (detectors/features.py)",
+                                                   "stable_hash (detectors/features.py)",
+                                                   "_template_observe (detectors/features.py)",
+                                                   "_topic_observe (detectors/features.py)"]),
+    ("river HalfSpaceTrees (score, learn)", ["HalfSpaceTrees.score_one (river/anomaly/hst.py)",
+                                             "HalfSpaceTrees.learn_one (river/anomaly/hst.py)"]),
+    ("other model code (scaler, quantiles, baselines, labels)", [
+        "AnomalyModel.update (detectors/models.py)", "AnomalyModel.score_one (detectors/models.py)",
+        "PopulationStats.update (detectors/models.py)", "LabelModel.predict_proba_one (detectors/models.py)",
+        "Detector._change_detected (detectors/engine.py)"]),
+    ("features, rules, alert policy", ["Detector._score (detectors/engine.py)",
+                                       "Detector.assess (detectors/engine.py)"]),
+    ("coordination (fingerprint indexes)", ["LocalPipeline._coordinate (detectors/pipeline.py)"]),
+)
 
 
 def events_file(hours: float, seed: int, scale: float) -> Path:
@@ -73,11 +104,37 @@ def full(lines: list[bytes]) -> tuple[float, float, int, LocalPipeline]:
     return time.perf_counter() - t0, time.process_time() - c0, n, pipe
 
 
+def profile(lines: list[bytes], us_per_event: float) -> dict:
+    """A full pass under py-spy, its samples split over :data:`COMPONENTS`; µs are shares of ``us_per_event``
+    (the timed pass's CPU µs per event: sampling slows the profiled pass a little)."""
+    import signal
+    import tempfile
+
+    from bench import streamkit as sk
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "replay.txt"
+        spy = sk.start_profile(os.getpid(), 3600, out, rate=250)
+        time.sleep(1.0)  # attached
+        if spy.poll() is not None:
+            raise RuntimeError(f"py-spy exited at once ({spy.returncode}): can it attach to this process?")
+        full(lines)
+        spy.send_signal(signal.SIGINT)  # py-spy writes what it has and exits
+        spy.wait(timeout=60)
+        samples, shares = sk.component_shares(out, COMPONENTS, within="full (", rest="loop and dispatch")
+    if not samples:
+        raise RuntimeError("py-spy recorded no sample of the full pass")
+    return {"samples": samples, "components": {
+        name: {"share": share, "us_per_event": round(share * us_per_event, 1)} for name, share in shares.items()}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--hours", type=float, default=6.0)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--profile", action="store_true",
+                    help="after the timed passes, profile a third full pass with py-spy (the bench extra)")
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
@@ -105,12 +162,19 @@ def main() -> None:
         "state_bytes_max": sizes[-1],
         "command": "python bench/replay_throughput.py " + " ".join(sys.argv[1:]),
     }
+    if args.profile:
+        res["profile"] = profile(lines, c_full / n_full * 1e6)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "replay_throughput.json").write_text(json.dumps(res, indent=2) + "\n")
     w = max(map(len, res))
     for k, v in res.items():
-        print(f"{k:<{w}}  {v}")
+        if k != "profile":
+            print(f"{k:<{w}}  {v}")
+    if args.profile:
+        print(f"\nwhere the full pass's time goes ({res['profile']['samples']} py-spy samples):")
+        for name, c in res["profile"]["components"].items():
+            print(f"  {c['share']:6.1%}  {c['us_per_event']:5.1f} µs  {name}")
 
 
 if __name__ == "__main__":

@@ -343,15 +343,16 @@ def print_table(rows: list[list[object]], header: list[str]) -> None:
             print("  ".join("-" * w for w in widths))
 
 
-def start_profile(pid: int, seconds: float, out: Path):
-    """py-spy (the ``bench`` extra) sampling a process at 100 Hz without pausing it, collapsed stacks to ``out``."""
+def start_profile(pid: int, seconds: float, out: Path, rate: int = 100):
+    """py-spy (the ``bench`` extra) sampling a process ``rate`` times a second without pausing it, collapsed
+    stacks to ``out``."""
     import shutil
     import subprocess
 
     exe = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if exe is None:
         raise RuntimeError("py-spy is not installed: pip install -e '.[bench]'")
-    return subprocess.Popen([exe, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "100",
+    return subprocess.Popen([exe, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", str(rate),
                              "--nonblocking", "--threads", "--format", "raw", "--output", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
@@ -380,3 +381,24 @@ def profile_summary(path: Path, top: int = 40) -> dict:
         return [[f, round(n / total, 3)] for f, n in sorted(d.items(), key=lambda kv: -kv[1])[:top]]
 
     return {"samples": total, "threads": share(threads)[:8], "own": share(own), "inclusive": share(incl)}
+
+
+def component_shares(path: Path, components: Iterable[tuple[str, Iterable[str]]], within: str | None = None,
+                     rest: str = "other") -> tuple[int, dict[str, float]]:
+    """The samples of a collapsed-stack file that count, and their share per component (largest first). A sample belongs to the component of its
+    innermost frame whose function (``name (file)``, line numbers dropped) a component lists, else to
+    ``rest``. With ``within``, only samples with a frame starting with it on the stack count (the rest of the
+    process, such as imports, is left out)."""
+    owner = {fn: name for name, fns in components for fn in fns}
+    counts: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
+        if within is not None and not any(f.startswith(within) for f in frames):
+            continue
+        n = int(count)
+        total += n
+        name = next((owner[f] for f in reversed(frames) if f in owner), rest)
+        counts[name] = counts.get(name, 0) + n
+    return total, {k: round(v / total, 3) for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}

@@ -71,6 +71,39 @@ _ELICITATION_RE = re.compile(
     "|".join(f"(?:{p})" for pats in ELICITATION_PATTERNS.values() for p in pats)
 )
 
+_META = re.compile(r"[\\\[\](){}|?*+.^$]")
+
+
+def needs_non_ascii(pattern: str) -> bool:
+    """True when every match of ``pattern`` holds a non-ASCII character: its leading literal run (up
+    to the first metacharacter, less a character a quantifier makes optional) has one, and it has no
+    top-level alternative that could do without it.
+
+    >>> needs_non_ascii("шаг за шагом"), needs_non_ascii("ход (?:рассуждени|мысл)")
+    (True, True)
+    >>> needs_non_ascii("[ée]tape par [ée]tape"), needs_non_ascii("aü?b"), needs_non_ascii("ü|u")
+    (False, False, False)
+    """
+    depth = 0
+    for c in pattern:  # a top-level | (no pattern here has one, but then the run is not required)
+        depth += c == "("
+        depth -= c == ")"
+        if c == "|" and depth == 0:
+            return False
+    m = _META.search(pattern)
+    head = pattern if m is None else pattern[: m.start()]
+    if m is not None and pattern[m.start()] in "?*{":
+        head = head[:-1]
+    return not head.isascii()
+
+
+#: The patterns an ASCII prompt can match: the others need a non-ASCII character
+#: (:func:`needs_non_ascii`), so for ASCII text this smaller alternation finds a
+#: match exactly when the whole one does, in about two thirds of the time.
+_ASCII_RE = re.compile(
+    "|".join(f"(?:{p})" for pats in ELICITATION_PATTERNS.values() for p in pats if not needs_non_ascii(p))
+)
+
 #: Every pattern that can match ASCII text contains one of these substrings, so
 #: an ASCII prompt without any of them cannot match and skips the (much slower)
 #: alternation above. tests/test_detectors.py checks the claim pattern by
@@ -89,7 +122,15 @@ ASCII_KEYS = (
     "adim",  # tr
     "langkah", "penalaran",  # id
 )
-_ASCII_KEYS_RE = re.compile("|".join(re.escape(k) for k in ASCII_KEYS))
+
+
+def has_ascii_key(low: str) -> bool:
+    """True when the casefolded text holds one of :data:`ASCII_KEYS` (a loop of
+    substring tests: half the time of one alternation regex of the keys)."""
+    for key in ASCII_KEYS:
+        if key in low:
+            return True
+    return False
 
 
 def elicits_reasoning(text: str | None) -> bool:
@@ -102,6 +143,6 @@ def elicits_reasoning(text: str | None) -> bool:
     if len(text) > 2 * SCAN_CHARS:
         text = text[:SCAN_CHARS] + "\n" + text[-SCAN_CHARS:]
     low = text.casefold()
-    if low.isascii() and _ASCII_KEYS_RE.search(low) is None:
-        return False
+    if low.isascii():
+        return has_ascii_key(low) and _ASCII_RE.search(low) is not None
     return _ELICITATION_RE.search(low) is not None

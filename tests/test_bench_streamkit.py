@@ -80,6 +80,23 @@ def test_profile_summary_shares(tmp_path):
                                   "thread (1) main (a.py) > work (b.py) > inner (c.py)": 0.125}
 
 
+def test_component_shares_go_to_the_innermost_listed_frame(tmp_path):
+    path = tmp_path / "stacks.txt"
+    path.write_text("t;<module> (x.py:1) 5\n"  # outside `within`: left out
+                    "t;loop (x.py:2);handle (p.py:3);absorb (f.py:9) 3\n"
+                    "t;loop (x.py:2);handle (p.py:3);absorb (f.py:9);regex (t.py:1) 2\n"
+                    "t;loop (x.py:2);handle (p.py:3);score (s.py:4);walk (h.py:7) 4\n"
+                    "t;loop (x.py:2);handle (p.py:4) 1\n")
+    comps = [("state", ["absorb (f.py)"]), ("text", ["regex (t.py)"]), ("model", ["score (s.py)"])]
+    n, s = sk.component_shares(path, comps, within="loop (")
+    assert n == 10
+    assert s == {"model": 0.4, "state": 0.3, "text": 0.2, "other": 0.1}
+    assert list(s) == ["model", "state", "text", "other"]  # largest first
+    n, s = sk.component_shares(path, comps)
+    assert n == 15 and s["other"] == pytest.approx(6 / 15, abs=1e-3)
+    assert sk.component_shares(path, comps, within="absent (") == (0, {})
+
+
 def test_process_figures_come_from_proc():
     assert sk.rss_bytes(os.getpid()) > 10_000_000
     before = sk.cpu_seconds(os.getpid())

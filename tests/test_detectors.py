@@ -108,6 +108,21 @@ def test_dedup_ring_is_bounded_and_forgets_oldest():
     assert len(s.dedup) == DEDUP_SLOTS
 
 
+def test_dedup_ring_matches_whole_slots_only():
+    """The ring is searched as raw bytes: a hash whose bytes straddle two slots is not a duplicate."""
+    import sys
+
+    s = AccountState("a")
+    a, b = 0x1111111122222222, 0x3333333344444444
+    assert not s.dedup_seen(a) and not s.dedup_seen(b)
+    raw = a.to_bytes(8, sys.byteorder) + b.to_bytes(8, sys.byteorder)
+    for off in range(1, 8):
+        straddle = int.from_bytes(raw[off:off + 8], sys.byteorder)
+        assert not s.dedup_seen(straddle), off  # new: remembered now
+        assert s.dedup_seen(straddle)
+    assert s.dedup_seen(a) and s.dedup_seen(b)
+
+
 def test_state_round_trips_through_bytes():
     det = Detector()
     state, _ = run(det, [ev(i, **HARVEST) for i in range(50)])
@@ -413,7 +428,33 @@ def test_ascii_prefilter_never_hides_a_match():
     def check(s: str) -> None:
         low = s.casefold()
         if low.isascii() and T._ELICITATION_RE.search(low):
-            assert T._ASCII_KEYS_RE.search(low), s
+            assert T.has_ascii_key(low), s
+            assert T._ASCII_RE.search(low), s  # the ASCII-only alternation finds it too
+            assert T.elicits_reasoning(s), s
+
+    check()
+
+
+def test_elicitation_shortcuts_agree_with_the_whole_alternation():
+    """The prefilter and the ASCII-only alternation are shortcuts: on any text, ASCII or not, matching
+    or not, elicits_reasoning says what the whole alternation says."""
+    import re
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from detectors import text as T
+
+    assert [p for pats in T.ELICITATION_PATTERNS.values() for p in pats if T.needs_non_ascii(p)] == [
+        p for pats in T.ELICITATION_PATTERNS.values() for p in pats
+        if not re.sub(r"\[[^\]]*\]", "", p).isascii()]  # exactly those with a non-ASCII literal
+    phrases = [p for pats in T.ELICITATION_PATTERNS.values() for p in pats if "(" not in p and "[" not in p]
+    words = st.sampled_from(phrases + ["step", "reason", "the", "answer", "шаг", "думать", "ü", "x"])
+
+    @settings(max_examples=800, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.one_of(words, st.text(max_size=8)), max_size=12).map(" ".join))
+    def check(s: str) -> None:
+        assert T.elicits_reasoning(s) == (T._ELICITATION_RE.search(s.casefold()) is not None), s
 
     check()
 
