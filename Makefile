@@ -18,7 +18,7 @@ help:
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py $(wildcard detectors/*.py detectors/*.pxd)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "distillwatch needs Python >= 3.11; set PYTHON=python3.11 or newer")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test,eval]"
@@ -37,4 +37,4 @@ test-fast: install
 	$(PY) -m pytest -m "not integration"
 
 clean:
-	rm -rf $(VENV) .distillwatch-data .pytest_cache build *.egg-info
+	rm -rf $(VENV) .distillwatch-data .pytest_cache build *.egg-info detectors/*.c detectors/*.so detectors/_build.py

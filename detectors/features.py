@@ -24,12 +24,11 @@ import ipaddress
 import math
 import re
 import zlib
-from bisect import bisect_left
+
+import cython
 
 from .contract import Event
 from .state import (
-    KNOWN_FIELDS,
-    N_PROFILE,
     P_5XX,
     P_429,
     P_CAP_USE,
@@ -57,10 +56,15 @@ from .state import (
     TOPIC_SKETCH,
     TOPIC_WINDOW,
     AccountState,
-    add_capped,
     count_set,
 )
 from .text import elicits_reasoning
+
+if not cython.compiled:  # compiled, these are C functions (features.pxd)
+    from math import exp, log
+
+    from .carray import f32, f64, u32
+    from .state import add_capped
 
 __all__ = [
     "absorb",
@@ -86,10 +90,9 @@ HOURS_TAU = 2 * 86400.0
 #: A model counts as "new" for this long after the population first used it.
 NEW_MODEL_WINDOW = 2 * 86400.0
 
-_EXP = math.exp
-_LOG = math.log
 _MIN_ALPHA = 1.0 / PROFILE_WINDOW
-_TAUS = RATE_HORIZONS
+N_RATES = len(RATE_HORIZONS)
+_TAU0, _TAU1, _TAU2, _TAU3 = RATE_HORIZONS
 _WORD = re.compile(r"\w+")
 _DIGITS = re.compile(r"\d+")
 _CRC = zlib.crc32
@@ -211,45 +214,46 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
     id's): it picks the events whose prompt text is analysed once the account
     has :data:`TEXT_FULL_EVENTS` events (see :data:`TEXT_SAMPLE`).
     """
+    # Written for the compiler as much as for the reader (features.pxd types it): the state's arrays are
+    # read through f64/f32/u32 (C pointers when compiled) and each profile mean is updated in place.
     ts = ev.ts
     n = state.n
-    last = state.last_ts
-    rates = state.rates
+    rates = f64(state.rates)
     if n == 0:
         state.first_ts = ts
         state.last_ts = ts
         state.hours_ts = ts
-        for i in range(len(rates)):
+        for i in range(N_RATES):
             rates[i] = 1.0
     else:
-        dt = ts - last
+        dt = ts - state.last_ts
         if dt > 0.0:
-            t0, t1, t2, t3 = _TAUS
-            rates[0] = rates[0] * _EXP(-dt / t0) + 1.0
-            rates[1] = rates[1] * _EXP(-dt / t1) + 1.0
-            rates[2] = rates[2] * _EXP(-dt / t2) + 1.0
-            rates[3] = rates[3] * _EXP(-dt / t3) + 1.0
+            rates[0] = rates[0] * exp(-dt / _TAU0) + 1.0
+            rates[1] = rates[1] * exp(-dt / _TAU1) + 1.0
+            rates[2] = rates[2] * exp(-dt / _TAU2) + 1.0
+            rates[3] = rates[3] * exp(-dt / _TAU3) + 1.0
             # inter-arrival gap statistics on a log scale (robust to bursts)
-            g = _LOG(dt + 1e-3)
+            g = log(dt + 1e-3)
             a = 1.0 / n if n < PROFILE_WINDOW else _MIN_ALPHA
             d = g - state.gap_mean
             state.gap_mean += a * d
             state.gap_var = (1.0 - a) * (state.gap_var + a * d * d)
             state.last_ts = ts
         else:  # same instant, or out of order: count it at today's decay level
-            for i in range(len(rates)):
+            for i in range(N_RATES):
                 rates[i] += 1.0
     n += 1
     state.n = n
 
     # hour-of-day profile, decayed at most once per hour of event time
-    hours = state.hours
+    hours = f32(state.hours)
     if ts - state.hours_ts >= 3600.0:
-        k = _EXP(-(ts - state.hours_ts) / HOURS_TAU)
+        k = exp(-(ts - state.hours_ts) / HOURS_TAU)
         for i in range(24):
             hours[i] *= k
         state.hours_ts = ts
-    hours[int(ts // 3600.0) % 24] += 1.0
+    hour = int(ts // 3600.0) % 24
+    hours[hour] += 1.0
 
     # who and where
     if ev.api_key_id:
@@ -270,16 +274,19 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
     # what the prompt looks like (text reduced to fingerprints here, then dropped)
     text = ev.prompt_text
     repeat = sweep = 0.0
-    elicit = None  # not analysed: the elicitation mean keeps its value
+    analysed = True  # False: the elicitation mean keeps its value
+    elicit = 0.0
     if text:
         th = stable_hash(text[:2000])
-        ring, models = state.recent_text, state.recent_model
-        if th in ring:
-            repeat = 1.0
-            for i in range(RECENT_PROMPTS):
-                if ring[i] == th and models[i] != model_h:
+        ring = u32(state.recent_text)
+        models = u32(state.recent_model)
+        for i in range(RECENT_PROMPTS):
+            if ring[i] == th:
+                repeat = 1.0
+                if models[i] != model_h:
                     sweep = 1.0
-        if n <= TEXT_FULL_EVENTS or sample % TEXT_SAMPLE == 0:
+        analysed = n <= TEXT_FULL_EVENTS or sample % TEXT_SAMPLE == 0
+        if analysed:
             elicit = 1.0 if elicits_reasoning(text) else 0.0
             pairs = word_pairs(text)
             if pairs:
@@ -289,72 +296,74 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
         ring[pos] = th
         models[pos] = model_h
         state.recent_pos = (pos + 1) % RECENT_PROMPTS
-    else:
-        elicit = 0.0
 
+    # the behaviour profile: EW means over the last PROFILE_WINDOW events
+    a = 1.0 / n if n < PROFILE_WINDOW else _MIN_ALPHA
+    p = f64(state.profile)
     # usage.output_tokens counts every choice of an n > 1 request: lengths are per choice
     choices = ev.n or 1
-    out = (ev.output_tokens or 0) / choices
+    out_tokens = ev.output_tokens
+    out = (out_tokens or 0) / choices
     logprobs = 1.0 if (ev.logprobs or (ev.top_logprobs or 0) > 0) else 0.0
     mc = ev.messages_count
-    max_tokens = ev.max_tokens
-    temp = ev.temperature
-    x = (
-        float(ev.input_tokens or 0),
-        out,
-        1.0 if mc == 1 else 0.0,  # unknown depth is no evidence
-        elicit,
-        logprobs,
-        logprobs if out >= LONG_OUTPUT_TOKENS else 0.0,
-        1.0 if (ev.n or 1) > 1 else 0.0,
-        1.0 if ev.finish_reason == "length" else 0.0,
-        1.0 if ev.status_code == 429 else 0.0,
-        1.0 if ev.status_code >= 500 else 0.0,
-        1.0 if (ev.tools_count or 0) > 0 else 0.0,
-        float(mc) if mc is not None else None,
-        min(1.0, out / max_tokens) if (max_tokens and ev.output_tokens is not None) else None,
-        _LOG(max_tokens) / 0.6931471805599453 if max_tokens else None,
-        temp,
-        temp * temp if temp is not None else None,
-        repeat,
-        sweep,
-        new_model,
-        min(1.0, (ev.reasoning_tokens or 0) / (ev.output_tokens or 0)) if ev.output_tokens else 0.0,
-    )
-    a = 1.0 / n if n < PROFILE_WINDOW else _MIN_ALPHA
-    p = state.profile
-    for i in _EVERY_EVENT:
-        pi = p[i]
-        p[i] = pi + a * (x[i] - pi)
-    if elicit is not None:
+    status = ev.status_code
+    p[P_IN] += a * (float(ev.input_tokens or 0) - p[P_IN])
+    p[P_OUT] += a * (out - p[P_OUT])
+    p[P_SINGLE] += a * ((1.0 if mc == 1 else 0.0) - p[P_SINGLE])  # unknown depth is no evidence
+    p[P_LOGPROBS] += a * (logprobs - p[P_LOGPROBS])
+    p[P_LOGPROBS_LONG] += a * ((logprobs if out >= LONG_OUTPUT_TOKENS else 0.0) - p[P_LOGPROBS_LONG])
+    p[P_MULTI_N] += a * ((1.0 if choices > 1 else 0.0) - p[P_MULTI_N])
+    p[P_LENGTH] += a * ((1.0 if ev.finish_reason == "length" else 0.0) - p[P_LENGTH])
+    p[P_429] += a * ((1.0 if status == 429 else 0.0) - p[P_429])
+    p[P_5XX] += a * ((1.0 if status >= 500 else 0.0) - p[P_5XX])
+    p[P_TOOLS] += a * ((1.0 if (ev.tools_count or 0) > 0 else 0.0) - p[P_TOOLS])
+    p[P_REPEAT] += a * (repeat - p[P_REPEAT])
+    p[P_SWEEP] += a * (sweep - p[P_SWEEP])
+    p[P_NEW_MODEL] += a * (new_model - p[P_NEW_MODEL])
+    reasoning = min(1.0, (ev.reasoning_tokens or 0) / out_tokens) if out_tokens else 0.0
+    p[P_REASONING] += a * (reasoning - p[P_REASONING])
+    if analysed:
         if n > TEXT_FULL_EVENTS:
-            a = min(1.0, a * TEXT_SAMPLE)
+            a = min(1.0, a * TEXT_SAMPLE)  # a sampled prompt stands for TEXT_SAMPLE events
         p[P_ELICIT] += a * (elicit - p[P_ELICIT])
-    known = state.known
-    for i in KNOWN_FIELDS:
-        v = x[i]
-        if v is not None:
-            # mean over the events that carried the value
-            w = known[i] + 1.0
-            known[i] = w if w < PROFILE_WINDOW else PROFILE_WINDOW
-            p[i] += (1.0 / known[i]) * (v - p[i])
+    # means over the events that carried the value (KNOWN_FIELDS)
+    known = f32(state.known)
+    if mc is not None:
+        _known_mean(p, known, P_DEPTH, float(mc))
+    max_tokens = ev.max_tokens
+    if max_tokens:
+        if out_tokens is not None:
+            _known_mean(p, known, P_CAP_USE, min(1.0, out / max_tokens))
+        _known_mean(p, known, P_MAX_TOKENS, log(max_tokens) / 0.6931471805599453)
+    temp = ev.temperature
+    if temp is not None:
+        _known_mean(p, known, P_TEMP, temp)
+        _known_mean(p, known, P_TEMP_SQ, temp * temp)
 
 
-#: Profile fields every event updates (the rest: KNOWN_FIELDS, and elicitation when analysed).
-_EVERY_EVENT = tuple(i for i in range(N_PROFILE) if i not in KNOWN_FIELDS and i != P_ELICIT)
+def _known_mean(p, known, i: int, v: float) -> None:
+    """Fold ``v`` into mean ``p[i]`` over the events that carried a value (weight ``known[i]``, capped at
+    :data:`PROFILE_WINDOW`)."""
+    w = known[i] + 1.0
+    known[i] = w if w < PROFILE_WINDOW else PROFILE_WINDOW
+    p[i] += (1.0 / known[i]) * (v - p[i])
 
 
 def _template_observe(state: AccountState, sig: int) -> None:
     """Space-saving top-k of template signatures, slowly decayed: the
     dominant template's share of the counts is ``template_share``."""
-    sigs, cnts = state.tpl_sig, state.tpl_cnt
+    sigs = u32(state.tpl_sig)
+    cnts = f32(state.tpl_cnt)
     for i in range(TEMPLATE_SLOTS):
         cnts[i] *= 0.995
     for i in range(TEMPLATE_SLOTS):
         if sigs[i] == sig:
             cnts[i] += 1.0
             return
-    low = min(range(TEMPLATE_SLOTS), key=cnts.__getitem__)
+    low = 0  # the first slot of the lowest count
+    for i in range(1, TEMPLATE_SLOTS):
+        if cnts[i] < cnts[low]:
+            low = i
     sigs[low] = sig
     cnts[low] += 1.0  # space-saving: inherit the evicted count
 
@@ -363,16 +372,23 @@ def _topic_observe(state: AccountState, pairs: list[int], repeat: float = 0.0) -
     """Fold a prompt's word pairs into the window's KMV sketch; at the end of
     a window, keep its breadth (distinct pairs / all pairs) and start afresh.
     An exact repeat of a recent prompt adds no new pairs: only counted."""
-    kmv = state.topic_kmv
-    top = kmv[-1]
+    kmv = u32(state.topic_kmv)
     if not repeat:
+        top = kmv[TOPIC_SKETCH - 1]
         for h in sorted({h for h in pairs if h < top}):  # usually a few, once the sketch has filled
-            if h >= kmv[-1]:
+            if h >= kmv[TOPIC_SKETCH - 1]:
                 break
-            i = bisect_left(kmv, h)
-            if kmv[i] != h:
-                kmv.insert(i, h)
-                kmv.pop()
+            lo, hi = 0, TOPIC_SKETCH - 1  # bisect_left: kmv[-1] > h, so lo ends below the last slot
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if kmv[mid] < h:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if kmv[lo] != h:  # insert, dropping the largest
+                for j in range(TOPIC_SKETCH - 1, lo, -1):
+                    kmv[j] = kmv[j - 1]
+                kmv[lo] = h
     state.topic_pairs += len(pairs)
     state.topic_prompts += 1
     if state.topic_prompts >= TOPIC_WINDOW:
@@ -492,7 +508,7 @@ def features(state: AccountState, now: float | None = None) -> dict[str, float]:
         now = last
         decay = [1.0] * len(RATE_HORIZONS)
     else:
-        decay = [_EXP(-(now - last) / tau) for tau in RATE_HORIZONS]
+        decay = [exp(-(now - last) / tau) for tau in RATE_HORIZONS]
     per_min = [c * d * 60.0 / tau for c, d, tau in zip(state.rates, decay, RATE_HORIZONS)]
     p = state.profile
     span = (last - state.first_ts) if n else 0.0
@@ -503,7 +519,7 @@ def features(state: AccountState, now: float | None = None) -> dict[str, float]:
     if span >= ENTROPY_MIN_SPAN:
         hs = sum(state.hours)
         if hs > 0:
-            entropy = -sum((h / hs) * _LOG(h / hs) for h in state.hours if h > 0) / _LOG24
+            entropy = -sum((h / hs) * log(h / hs) for h in state.hours if h > 0) / _LOG24
     cluster_fresh = n and state.cluster_id and now - state.cluster_ts < CLUSTER_TTL
     return {
         "events": float(n),

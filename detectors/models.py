@@ -52,6 +52,8 @@ from typing import Any, ClassVar
 import river
 from river import anomaly, linear_model, optim, preprocessing, stats
 
+from .hst import HalfSpaceTrees
+
 __all__ = [
     "FeatureTransform",
     "AnomalyModel",
@@ -321,7 +323,8 @@ class AnomalyModel(_Serialisable):
         self.transform = transform
 
         self._transform = transform if transform is not None else FeatureTransform()
-        self._hst = anomaly.HalfSpaceTrees(n_trees=n_trees, height=height, window_size=window_size, seed=seed)
+        # river's HalfSpaceTrees with flat trees, walked by compiled code (detectors/hst.py): the same scores
+        self._hst = HalfSpaceTrees(n_trees=n_trees, height=height, window_size=window_size, seed=seed)
         self._pipeline = preprocessing.MinMaxScaler() | self._hst
         self._gate = stats.RollingQuantile(quantile, score_window)
         self._median = stats.RollingQuantile(0.5, score_window)
@@ -346,13 +349,17 @@ class AnomalyModel(_Serialisable):
         """True once ``warmup`` observations are seen and the trees have a reference window."""
         return self._n_seen >= self.warmup and self._n_learned >= self.window_size
 
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if type(self._hst) is anomaly.HalfSpaceTrees:  # pickled with river's class (before detectors.hst)
+            scaler = next(iter(self._pipeline.steps.values()))
+            self._hst = HalfSpaceTrees.from_river(self._hst)
+            self._pipeline = scaler | self._hst
+
     @property
     def features(self) -> tuple[str, ...]:
         """Names of the (transformed) features the trees split on; empty before the first learn."""
-        trees = self._hst.trees
-        if not trees:
-            return ()
-        return tuple(sorted({n.feature for t in trees for n in t.iter_dfs() if hasattr(n, "feature")}))
+        return self._hst.split_features()
 
     # -- scoring --
 
@@ -375,7 +382,7 @@ class AnomalyModel(_Serialisable):
         self._learn(self._transform(x))
 
     def _learn(self, z: dict[str, float]) -> None:
-        if not z and not self._hst.trees:
+        if not z and not self._hst.built:
             return  # river cannot build trees from an empty first observation
         self._pipeline.learn_one(z)
         self._n_learned += 1

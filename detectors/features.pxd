@@ -1,0 +1,31 @@
+# C types for detectors/features.py when it is compiled (Cython pure-Python mode: features.py is the source).
+cimport cython
+from libc.math cimport exp, log
+
+from detectors.carray cimport f32, f64, u32
+from detectors.state cimport AccountState, add_capped
+
+cdef Py_ssize_t P_IN, P_OUT, P_SINGLE, P_ELICIT, P_LOGPROBS, P_LOGPROBS_LONG, P_MULTI_N, P_LENGTH, P_429, P_5XX
+cdef Py_ssize_t P_TOOLS, P_DEPTH, P_CAP_USE, P_MAX_TOKENS, P_TEMP, P_TEMP_SQ, P_REPEAT, P_SWEEP, P_NEW_MODEL
+cdef Py_ssize_t P_REASONING, PROFILE_WINDOW, RECENT_PROMPTS, TEMPLATE_SLOTS, TOPIC_SKETCH, TOPIC_WINDOW
+cdef Py_ssize_t N_RATES, TEXT_FULL_EVENTS, TEXT_SAMPLE
+cdef double _MIN_ALPHA, _TAU0, _TAU1, _TAU2, _TAU3, HOURS_TAU, NEW_MODEL_WINDOW, LONG_OUTPUT_TOKENS
+
+@cython.locals(ts=cython.double, n=cython.longlong, rates=cython.p_double, dt=cython.double, g=cython.double,
+               a=cython.double, d=cython.double, hours=cython.p_float, k=cython.double, i=cython.Py_ssize_t,
+               hour=cython.Py_ssize_t, model_h=cython.uint, new_model=cython.double, released=cython.double,
+               repeat=cython.double, sweep=cython.double, analysed=cython.bint, elicit=cython.double,
+               th=cython.uint, ring=cython.p_uint, models=cython.p_uint, pos=cython.Py_ssize_t,
+               p=cython.p_double, out=cython.double, logprobs=cython.double, reasoning=cython.double,
+               known=cython.p_float)
+cpdef absorb(AccountState state, ev, calendar=*, unsigned long long sample=*)
+
+@cython.locals(w=cython.double)
+cdef void _known_mean(double* p, float* known, Py_ssize_t i, double v) noexcept
+
+@cython.locals(sigs=cython.p_uint, cnts=cython.p_float, i=cython.Py_ssize_t, low=cython.Py_ssize_t)
+cdef void _template_observe(AccountState state, unsigned int sig) noexcept
+
+@cython.locals(kmv=cython.p_uint, top=cython.uint, lo=cython.Py_ssize_t, hi=cython.Py_ssize_t,
+               mid=cython.Py_ssize_t, j=cython.Py_ssize_t, i=cython.Py_ssize_t)
+cdef _topic_observe(AccountState state, list pairs, double repeat=*)

@@ -1,0 +1,24 @@
+# C types for detectors/hst.py when it is compiled (Cython pure-Python mode: hst.py is the source).
+cimport cython
+cimport cpython.array
+
+from detectors.carray cimport f64, i32, i64
+
+@cython.locals(fp=cython.p_int, tp=cython.p_double, lp=cython.p_longlong, xp=cython.p_double, pp=cython.p_int,
+               size=cython.Py_ssize_t, t=cython.Py_ssize_t, node=cython.Py_ssize_t, depth=cython.Py_ssize_t,
+               f=cython.int, left=cython.Py_ssize_t, right=cython.Py_ssize_t)
+cdef void _learn_trees(cpython.array.array feature, cpython.array.array threshold, cpython.array.array l_mass,
+                       cpython.array.array xs, cpython.array.array present, Py_ssize_t n_trees,
+                       Py_ssize_t height) noexcept
+
+@cython.locals(fp=cython.p_int, tp=cython.p_double, lp=cython.p_longlong, rp=cython.p_longlong,
+               xp=cython.p_double, pp=cython.p_int, size=cython.Py_ssize_t, t=cython.Py_ssize_t,
+               node=cython.Py_ssize_t, depth=cython.Py_ssize_t, f=cython.int, left=cython.Py_ssize_t,
+               right=cython.Py_ssize_t, score=cython.double, s=cython.double, r=cython.longlong,
+               depth_pow=cython.longlong)
+cdef double _score_trees(cpython.array.array feature, cpython.array.array threshold, cpython.array.array l_mass,
+                         cpython.array.array r_mass, cpython.array.array xs, cpython.array.array present,
+                         Py_ssize_t n_trees, Py_ssize_t height, double size_limit) noexcept
+
+@cython.locals(lp=cython.p_longlong, rp=cython.p_longlong, i=cython.Py_ssize_t)
+cdef void _new_window(cpython.array.array l_mass, cpython.array.array r_mass) noexcept

@@ -1,0 +1,61 @@
+"""Build of distillwatch: the package metadata is in pyproject.toml; this file only compiles the
+detection hot path (:data:`detectors.COMPILED`) with Cython.
+
+The compiled modules are built from the same ``.py`` files (Cython's pure-Python mode); the ``.pxd``
+file beside a module adds C types to it. Nothing else differs: ``DISTILLWATCH_PURE_PYTHON=1`` runs the
+same sources interpreted (``detectors/__init__.py``), and tests/test_compiled.py checks that both give
+the same alerts and states. ``DISTILLWATCH_NO_COMPILE=1`` at install time builds no extension at all
+(for a machine without a C compiler; everything works, slower).
+"""
+
+import hashlib
+import os
+from pathlib import Path
+
+from setuptools import setup
+
+# The hot path: what runs per event and per scoring (kept in step with detectors.COMPILED, which a test checks)
+COMPILED = ("carray", "state", "features", "text", "contract", "engine", "rules", "models", "hst", "pipeline")
+HERE = Path(__file__).resolve().parent
+
+
+def source_digest(name: str) -> str:
+    """As detectors.source_digest (this file cannot import the package it builds)."""
+    h = hashlib.sha256()
+    for suffix in (".py", ".pxd"):
+        path = HERE / "detectors" / f"{name}{suffix}"
+        h.update(suffix.encode() + b"\0")
+        if path.exists():
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+ext_modules = []
+build_info = HERE / "detectors" / "_build.py"
+build_info.unlink(missing_ok=True)
+if os.environ.get("DISTILLWATCH_NO_COMPILE", "") not in ("", "0"):
+    for name in COMPILED:  # extensions an earlier in-place (editable) build left would still be imported
+        for built in (HERE / "detectors").glob(f"{name}.*.so"):
+            built.unlink()
+else:
+    from Cython.Build import cythonize
+
+    # what the extensions are compiled from: detectors.build_status() compares it with the sources present
+    build_info.write_text(
+        '"""Written by setup.py: SHA-256 of the sources of each compiled module."""\n\nSOURCES = {\n'
+        + "".join(f"    {name!r}: {source_digest(name)!r},\n" for name in COMPILED)
+        + "}\n"
+    )
+
+    ext_modules = cythonize(
+        [f"detectors/{name}.py" for name in COMPILED],
+        compiler_directives={
+            "language_level": 3,
+            # C types come from the .pxd files only: an annotation such as `x: float` must not turn a
+            # Python object into a C double (and change what the code does)
+            "annotation_typing": False,
+        },
+        quiet=True,
+    )
+
+setup(ext_modules=ext_modules)

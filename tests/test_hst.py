@@ -1,0 +1,84 @@
+"""detectors.hst.HalfSpaceTrees against river's HalfSpaceTrees: the same model, so the same scores."""
+
+from __future__ import annotations
+
+import pickle
+import random
+
+import pytest
+from river import anomaly, preprocessing
+
+from detectors.hst import HalfSpaceTrees
+from detectors.models import AnomalyModel
+
+
+def stream(seed: int, n: int, names=("a", "b", "c", "d", "e")):
+    rng = random.Random(seed)
+    for i in range(n):
+        x = {k: rng.random() ** (1 + j) for j, k in enumerate(names)}
+        if i % 7 == 3:
+            del x[rng.choice(names)]  # a missing feature follows the busier branch
+        if i % 50 == 49:
+            x["a"] = 5.0  # far outside the limits
+        yield x
+
+
+@pytest.mark.parametrize("n_trees,height,window,seed", [(5, 3, 3, 42), (50, 5, 25, 7), (10, 8, 40, 1), (3, 1, 2, 0)])
+def test_scores_and_masses_equal_rivers(n_trees, height, window, seed):
+    ours = HalfSpaceTrees(n_trees=n_trees, height=height, window_size=window, seed=seed)
+    theirs = anomaly.HalfSpaceTrees(n_trees=n_trees, height=height, window_size=window, seed=seed)
+    for x in stream(seed, 600):
+        assert ours.score_one(x) == theirs.score_one(x)  # exactly: the same walks in the same order
+        ours.learn_one(x)
+        theirs.learn_one(x)
+    nodes = [n for t in theirs.trees for n in t.iter_dfs()]
+    assert list(ours._l_mass) == [n.l_mass for n in nodes]
+    assert list(ours._r_mass) == [n.r_mass for n in nodes]
+    assert ours.split_features() == tuple(sorted({n.feature for n in nodes if hasattr(n, "feature")}))
+    assert ours.rng.getstate() == theirs.rng.getstate()
+
+
+def test_before_the_first_window_the_score_is_zero():
+    hst = HalfSpaceTrees(n_trees=2, height=2, window_size=5, seed=1)
+    assert hst.score_one({"a": 0.3}) == 0 and not hst.built
+    hst.learn_one({"a": 0.3})
+    assert hst.built and hst.score_one({"a": 0.3}) == 0
+
+
+def test_from_river_continues_exactly_where_river_was():
+    theirs = anomaly.HalfSpaceTrees(n_trees=20, height=4, window_size=30, seed=3)
+    xs = list(stream(3, 400))
+    for x in xs[:170]:  # mid-window
+        theirs.learn_one(x)
+    ours = HalfSpaceTrees.from_river(pickle.loads(pickle.dumps(theirs)))
+    for x in xs[170:]:
+        assert ours.score_one(x) == theirs.score_one(x)
+        ours.learn_one(x)
+        theirs.learn_one(x)
+
+
+def test_an_anomaly_model_pickled_with_rivers_trees_loads_with_the_same_scores():
+    old = AnomalyModel(n_trees=10, height=4, window_size=20, warmup=40, seed=5)
+    old._hst = anomaly.HalfSpaceTrees(n_trees=10, height=4, window_size=20, seed=5)  # as before detectors.hst
+    old._pipeline = preprocessing.MinMaxScaler() | old._hst
+    new = AnomalyModel(n_trees=10, height=4, window_size=20, warmup=40, seed=5)
+    xs = list(stream(5, 300))
+    for x in xs[:150]:
+        assert old.update(x) == new.update(x)
+    loaded = AnomalyModel.from_bytes(old.to_bytes())
+    assert type(loaded._hst) is HalfSpaceTrees
+    for x in xs[150:]:
+        assert loaded.update(x) == new.update(x)
+    assert loaded.features == new.features
+
+
+def test_pickle_round_trip_keeps_the_trees():
+    hst = HalfSpaceTrees(n_trees=4, height=3, window_size=10, seed=2)
+    xs = list(stream(2, 60))
+    for x in xs[:35]:
+        hst.learn_one(x)
+    back = pickle.loads(pickle.dumps(hst))
+    for x in xs[35:]:
+        assert back.score_one(x) == hst.score_one(x)
+        back.learn_one(x)
+        hst.learn_one(x)
