@@ -57,5 +57,9 @@ else:
         },
         quiet=True,
     )
+    for ext in ext_modules:
+        # no fused multiply-add: the compiled arithmetic rounds exactly as Python's does (GCC contracts
+        # a * b + c into one FMA by default where the CPU has it, e.g. on aarch64)
+        ext.extra_compile_args.append("-ffp-contract=off")
 
 setup(ext_modules=ext_modules)
