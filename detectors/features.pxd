@@ -29,3 +29,19 @@ cdef void _template_observe(AccountState state, unsigned int sig) noexcept
 @cython.locals(kmv=cython.p_uint, top=cython.uint, lo=cython.Py_ssize_t, hi=cython.Py_ssize_t,
                mid=cython.Py_ssize_t, j=cython.Py_ssize_t, i=cython.Py_ssize_t)
 cdef _topic_observe(AccountState state, list pairs, double repeat=*)
+
+cdef Py_ssize_t HEAD_CHARS, TAIL_CHARS, TAIL_WORDS, MAX_WORDS
+cdef unsigned int _CRC_TABLE[256]
+
+@cython.locals(head=str, tail=str, src=cython.int[96], start=cython.Py_ssize_t[96], end=cython.Py_ssize_t[96],
+               ring_start=cython.Py_ssize_t[32], ring_end=cython.Py_ssize_t[32], n=cython.Py_ssize_t,
+               m=cython.Py_ssize_t, first=cython.Py_ssize_t, i=cython.Py_ssize_t, crc=cython.uint, out=list)
+cpdef list _word_pairs_scan(str text)
+
+@cython.locals(ring=cython.bint, size=cython.Py_ssize_t, i=cython.Py_ssize_t, j=cython.Py_ssize_t,
+               k=cython.Py_ssize_t, length=cython.Py_ssize_t, c=cython.Py_UCS4)
+cdef Py_ssize_t _scan_words(str s, int which, Py_ssize_t* start, Py_ssize_t* end, int* src, Py_ssize_t n,
+                            Py_ssize_t limit) noexcept
+
+@cython.locals(digit=cython.bint, c=cython.Py_UCS4, o=cython.uint)
+cdef unsigned int _crc_word(str s, Py_ssize_t i, Py_ssize_t j, unsigned int crc) noexcept

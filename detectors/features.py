@@ -103,17 +103,165 @@ def stable_hash(s: str) -> int:
     return _CRC(s.encode("utf-8", "surrogatepass")) or 1
 
 
+#: word_pairs reads the words of a prompt's first HEAD_CHARS characters and the last TAIL_WORDS words of its
+#: last TAIL_CHARS characters (when it is longer than HEAD_CHARS), MAX_WORDS words in all.
+HEAD_CHARS = 600
+TAIL_CHARS = 300
+TAIL_WORDS = 32
+MAX_WORDS = 96
+
+
 def word_pairs(text: str) -> list[int]:
-    """32-bit hashes of a prompt's word bigrams (digits normalised; only the
-    first 64 and the last 32 words count, so the cost is bounded). A prompt
-    of one word gives that word's hash; an empty one nothing."""
-    words = _WORD.findall(_DIGITS.sub("0", text[:600].casefold()))
-    if len(text) > 600:
-        words += _WORD.findall(_DIGITS.sub("0", text[-300:].casefold()))[-32:]
-    words = words[:96]
+    """32-bit hashes (CRC-32 of ``"a b"``) of a prompt's word bigrams, digit runs
+    normalised to ``0``; only the words of the first 600 characters and the last
+    32 words of the last 300 count, 96 at most, so the cost is bounded. A prompt
+    of one word gives that word's hash; an empty one nothing.
+
+    Compiled, :func:`_word_pairs_scan` computes the same in one pass over the
+    characters (the words and the CRCs in C).
+    """
+    if cython.compiled:
+        pairs = _word_pairs_scan(text)
+        if pairs is not None:
+            return pairs
+    return _word_pairs_re(text)
+
+
+def _word_pairs_re(text: str) -> list[int]:
+    """:func:`word_pairs` by regular expressions (interpreted, the faster way)."""
+    words = _WORD.findall(_DIGITS.sub("0", text[:HEAD_CHARS].casefold()))
+    if len(text) > HEAD_CHARS:
+        words += _WORD.findall(_DIGITS.sub("0", text[-TAIL_CHARS:].casefold()))[-TAIL_WORDS:]
+    words = words[:MAX_WORDS]
     if len(words) < 2:
         return [stable_hash(words[0])] if words else []
     return [_CRC(f"{a} {b}".encode()) for a, b in zip(words, words[1:])]
+
+
+def _crc_table() -> list[int]:
+    """The table of CRC-32 (zlib's: reflected, polynomial 0xEDB88320) by byte."""
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC_TABLE = _crc_table()
+
+
+def _word_pairs_scan(text: str) -> list[int] | None:
+    """:func:`word_pairs` in one pass over the characters: a word is a maximal run
+    of characters that are alphanumeric or ``_`` (the regular expression ``\\w``),
+    a digit is a decimal character (``\\d``), and each pair's CRC-32 is computed
+    over the UTF-8 bytes as they are produced. None when the text holds a
+    surrogate (``word_pairs`` then takes the regular expressions' way, which
+    decides what such text gives). tests/test_detectors.py checks that both ways
+    agree on generated text.
+    """
+    head = text[:HEAD_CHARS].casefold()
+    # the words kept: in which string (0 head, 1 tail), from, to (compiled: C arrays of MAX_WORDS, TAIL_WORDS)
+    src = [0] * 96
+    start = [0] * 96
+    end = [0] * 96
+    n = _scan_words(head, 0, start, end, src, 0, MAX_WORDS)
+    if n < 0:
+        return None
+    tail = ""
+    if len(text) > HEAD_CHARS:
+        tail = text[-TAIL_CHARS:].casefold()
+        ring_start = [0] * 32
+        ring_end = [0] * 32
+        m = _scan_words(tail, 1, ring_start, ring_end, src, 0, -TAIL_WORDS)  # every word, the last 32 kept
+        if m < 0:
+            return None
+        first = m - TAIL_WORDS if m > TAIL_WORDS else 0
+        for i in range(first, m):
+            if n == MAX_WORDS:
+                break
+            src[n] = 1
+            start[n] = ring_start[i % TAIL_WORDS]
+            end[n] = ring_end[i % TAIL_WORDS]
+            n += 1
+    if n == 0:
+        return []
+    if n == 1:
+        return [_crc_word(tail if src[0] else head, start[0], end[0], 0xFFFFFFFF) ^ 0xFFFFFFFF or 1]
+    out = []
+    for i in range(n - 1):
+        crc = _crc_word(tail if src[i] else head, start[i], end[i], 0xFFFFFFFF)
+        crc = _CRC_TABLE[(crc ^ 0x20) & 0xFF] ^ (crc >> 8)  # the space
+        crc = _crc_word(tail if src[i + 1] else head, start[i + 1], end[i + 1], crc)
+        out.append(crc ^ 0xFFFFFFFF)
+    return out
+
+
+def _scan_words(s: str, which: int, start, end, src, n: int, limit: int) -> int:
+    """Append the words of ``s`` to ``start``/``end``/``src`` from index ``n``: the first ``limit`` of them,
+    or with a negative ``limit`` every word into a ring of ``-limit`` slots. Returns the words found (all
+    of them for a ring), or -1 when ``s`` holds a surrogate."""
+    ring = limit < 0
+    size = -limit if ring else limit
+    i = 0
+    length = len(s)
+    while i < length:
+        c = s[i]
+        if 0xD800 <= ord(c) <= 0xDFFF:
+            return -1
+        if c.isalnum() or c == "_":
+            j = i + 1
+            while j < length:
+                c = s[j]
+                if 0xD800 <= ord(c) <= 0xDFFF:
+                    return -1
+                if not (c.isalnum() or c == "_"):
+                    break
+                j += 1
+            k = n % size if ring else n
+            start[k] = i
+            end[k] = j
+            if not ring:
+                src[k] = which
+            n += 1
+            if n == size and not ring:
+                return n
+            i = j
+        i += 1
+    return n
+
+
+def _crc_word(s: str, i: int, j: int, crc: int) -> int:
+    """CRC-32 state ``crc`` advanced over the UTF-8 bytes of ``s[i:j]`` with each run of decimal digits
+    written as one ``0``."""
+    digit = False
+    while i < j:
+        c = s[i]
+        i += 1
+        if c.isdecimal():
+            if digit:
+                continue
+            digit = True
+            crc = _CRC_TABLE[(crc ^ 0x30) & 0xFF] ^ (crc >> 8)
+            continue
+        digit = False
+        o = ord(c)
+        if o < 0x80:
+            crc = _CRC_TABLE[(crc ^ o) & 0xFF] ^ (crc >> 8)
+        elif o < 0x800:
+            crc = _CRC_TABLE[(crc ^ (0xC0 | (o >> 6))) & 0xFF] ^ (crc >> 8)
+            crc = _CRC_TABLE[(crc ^ (0x80 | (o & 0x3F))) & 0xFF] ^ (crc >> 8)
+        elif o < 0x10000:
+            crc = _CRC_TABLE[(crc ^ (0xE0 | (o >> 12))) & 0xFF] ^ (crc >> 8)
+            crc = _CRC_TABLE[(crc ^ (0x80 | ((o >> 6) & 0x3F))) & 0xFF] ^ (crc >> 8)
+            crc = _CRC_TABLE[(crc ^ (0x80 | (o & 0x3F))) & 0xFF] ^ (crc >> 8)
+        else:
+            crc = _CRC_TABLE[(crc ^ (0xF0 | (o >> 18))) & 0xFF] ^ (crc >> 8)
+            crc = _CRC_TABLE[(crc ^ (0x80 | ((o >> 12) & 0x3F))) & 0xFF] ^ (crc >> 8)
+            crc = _CRC_TABLE[(crc ^ (0x80 | ((o >> 6) & 0x3F))) & 0xFF] ^ (crc >> 8)
+            crc = _CRC_TABLE[(crc ^ (0x80 | (o & 0x3F))) & 0xFF] ^ (crc >> 8)
+    return crc
 
 
 def template_signature(text: str) -> int:

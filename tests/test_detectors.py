@@ -459,6 +459,32 @@ def test_elicitation_shortcuts_agree_with_the_whole_alternation():
     check()
 
 
+def test_word_pairs_scan_agrees_with_the_regular_expressions():
+    """The compiled one-pass word pairs are the regular expressions' on any text: words of letters, digits
+    of any script, underscores, marks, case folds that expand (ß, ligatures), long prompts cut at both ends,
+    surrogates (the scan hands those over)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from detectors import features as F
+
+    pieces = st.sampled_from(["step", "by", "ß", "ﬁne", "Ⅻ", "١٢٣", "x_y", "42", "3.14", "日本語", "🙂", "\u0301", "İ",
+                              "\n", " ", "--", "\ud800", "a\udc00"])
+
+    @settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.one_of(st.text(max_size=40), st.lists(st.one_of(pieces, st.text(max_size=6)), max_size=400).map(" ".join),
+                     st.integers(0, 1200).map(lambda n: "word " * n)))
+    def check(s: str) -> None:
+        scanned = F._word_pairs_scan(s)
+        if scanned is None:  # a surrogate: word_pairs takes the regular expressions' way
+            assert any(0xD800 <= ord(c) <= 0xDFFF for c in s)
+            return
+        assert scanned == F._word_pairs_re(s), s
+        assert F.word_pairs(s) == scanned
+
+    check()
+
+
 def _network(pipe, accounts, *, content: dict, system_sha: str, period: float, rounds: int, first: int = 0):
     """Quiet accounts taking turns on one scheduler: one request each per round."""
     for r in range(rounds):
