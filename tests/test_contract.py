@@ -565,6 +565,34 @@ def test_timestamp_valid(value, expected):
     assert type(ev.ts) is float
 
 
+_TS_PARTS = st.tuples(
+    st.integers(1995, 2105), st.integers(0, 13), st.integers(0, 32), st.integers(0, 24), st.integers(0, 60),
+    st.integers(0, 61), st.one_of(st.none(), st.text("0123456789", min_size=0, max_size=9)),
+    st.sampled_from(["T", "t", " ", "_"]), st.sampled_from(["Z", "z", "+", "-", "", "+0", "Zx"]),
+    st.integers(0, 24), st.integers(0, 60),
+)
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_TS_PARTS)
+def test_fast_timestamp_parse_is_the_regular_expressions(parts):
+    """The hand parser of the common shape gives the regular expression's float or hands the text over."""
+    year, month, day, hour, minute, second, frac, sep, zone, off_h, off_m = parts
+    text = f"{year:04d}-{month:02d}-{day:02d}{sep}{hour:02d}:{minute:02d}:{second:02d}"
+    text += "" if frac is None else f".{frac}"
+    text += f"{zone}{off_h:02d}:{off_m:02d}" if zone in ("+", "-") else zone
+    fast = contract._parse_ts_fast(text)
+    try:
+        slow = contract._parse_ts_string(text)
+    except InvalidEvent:
+        assert fast == -1.0, text
+        return
+    if fast != -1.0:
+        assert fast == slow, text
+    else:  # handed over: only what the hand parser leaves to the regular expression
+        assert second == 60, text
+
+
 @pytest.mark.parametrize(("value", "code"), TS_INVALID, ids=repr)
 def test_timestamp_invalid(value, code):
     err = error_of(with_(MINIMAL, "timestamp", value))

@@ -1,0 +1,25 @@
+# C types for detectors/contract.py when it is compiled (Cython pure-Python mode: contract.py is the source).
+cimport cython
+
+cdef class Event:
+    cdef public object request_id, ts, account_id, model, status_code, api_key_id, user_id, client_ip
+    cdef public object user_agent, endpoint, latency_ms, finish_reason, conversation_id
+    cdef public object input_tokens, output_tokens, reasoning_tokens
+    cdef public object temperature, top_p, max_tokens, n, logprobs, top_logprobs, stream, seed
+    cdef public object tools_count, response_format, messages_count, prompt_text, system_sha256
+
+@cython.locals(d=dict, sub=dict)
+cpdef Event from_mapping(obj)
+
+cdef double TS_MIN, TS_MAX
+
+@cython.locals(n=cython.Py_ssize_t, sep=cython.Py_UCS4, zone=cython.Py_UCS4, year=cython.longlong,
+               month=cython.longlong, day=cython.longlong, hour=cython.longlong, minute=cython.longlong,
+               second=cython.longlong, leap=cython.bint, i=cython.Py_ssize_t, micros=cython.longlong,
+               digits=cython.Py_ssize_t, offset=cython.longlong, off_h=cython.longlong, off_m=cython.longlong,
+               y=cython.longlong, era=cython.longlong, yoe=cython.longlong, doy=cython.longlong,
+               doe=cython.longlong, days=cython.longlong, secs=cython.longlong, ts=cython.double)
+cpdef double _parse_ts_fast(str value)
+
+@cython.locals(v=cython.longlong, i=cython.Py_ssize_t, c=cython.Py_UCS4)
+cdef long long _digits(str value, Py_ssize_t at, Py_ssize_t count) noexcept
