@@ -681,10 +681,9 @@ def from_mapping(obj: object) -> Event:
 
     # usage
     input_tokens = output_tokens = reasoning_tokens = None
-    sub = d.get("usage")
-    if sub is not None:
-        if type(sub) is not dict:
-            sub = _obj_slow(sub, "usage")
+    value = d.get("usage")
+    if value is not None:
+        sub = value if type(value) is dict else _obj_slow(value, "usage")
         input_tokens = sub.get("input_tokens")
         if input_tokens is not None and (type(input_tokens) is not int or not 0 <= input_tokens <= I64_MAX):
             input_tokens = _int_slow(input_tokens, "usage.input_tokens", 0, I64_MAX, "must be an integer >= 0")
@@ -698,10 +697,9 @@ def from_mapping(obj: object) -> Event:
     # params
     temperature = top_p = max_tokens = n = logprobs = top_logprobs = stream = seed = None
     tools_count = response_format = None
-    sub = d.get("params")
-    if sub is not None:
-        if type(sub) is not dict:
-            sub = _obj_slow(sub, "params")
+    value = d.get("params")
+    if value is not None:
+        sub = value if type(value) is dict else _obj_slow(value, "params")
         temperature = sub.get("temperature")
         if temperature is not None:
             t = type(temperature)
@@ -743,10 +741,9 @@ def from_mapping(obj: object) -> Event:
 
     # prompt
     messages_count = prompt_text = system_sha256 = None
-    sub = d.get("prompt")
-    if sub is not None:
-        if type(sub) is not dict:
-            sub = _obj_slow(sub, "prompt")
+    value = d.get("prompt")
+    if value is not None:
+        sub = value if type(value) is dict else _obj_slow(value, "prompt")
         messages_count = sub.get("messages_count")
         if messages_count is not None and (type(messages_count) is not int or not 1 <= messages_count <= I64_MAX):
             messages_count = _int_slow(messages_count, "prompt.messages_count", 1, I64_MAX, "must be an integer >= 1")
