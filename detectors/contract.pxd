@@ -11,7 +11,7 @@ cdef class Event:
 @cython.locals(d=dict, sub=dict)
 cpdef Event from_mapping(obj)
 
-cdef double TS_MIN, TS_MAX
+cdef double _TS_MIN, _TS_MAX
 
 @cython.locals(n=cython.Py_ssize_t, sep=cython.Py_UCS4, zone=cython.Py_UCS4, year=cython.longlong,
                month=cython.longlong, day=cython.longlong, hour=cython.longlong, minute=cython.longlong,

@@ -129,6 +129,7 @@ SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema",
 
 TS_MIN = 946_684_800.0  # 2000-01-01T00:00:00Z, inclusive
 TS_MAX = 4_102_444_800.0  # 2100-01-01T00:00:00Z, exclusive
+_TS_MIN, _TS_MAX = TS_MIN, TS_MAX  # C copies for the compiled timestamp parser (contract.pxd)
 ID_MAX_CHARS = 128
 MODEL_MAX_CHARS = 256
 STR_MAX_CHARS = 1024
@@ -396,7 +397,7 @@ def _parse_ts_fast(value: str) -> float:
     days = era * 146097 + doe - 719468
     secs = days * 86400 + hour * 3600 + minute * 60 + second - offset
     ts = (secs * 1_000_000 + micros) / 1_000_000
-    if not TS_MIN <= ts < TS_MAX:
+    if not _TS_MIN <= ts < _TS_MAX:
         return -1.0
     return ts
 

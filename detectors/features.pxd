@@ -8,8 +8,8 @@ from detectors.state cimport AccountState, add_capped
 cdef Py_ssize_t P_IN, P_OUT, P_SINGLE, P_ELICIT, P_LOGPROBS, P_LOGPROBS_LONG, P_MULTI_N, P_LENGTH, P_429, P_5XX
 cdef Py_ssize_t P_TOOLS, P_DEPTH, P_CAP_USE, P_MAX_TOKENS, P_TEMP, P_TEMP_SQ, P_REPEAT, P_SWEEP, P_NEW_MODEL
 cdef Py_ssize_t P_REASONING, PROFILE_WINDOW, RECENT_PROMPTS, TEMPLATE_SLOTS, TOPIC_SKETCH, TOPIC_WINDOW
-cdef Py_ssize_t N_RATES, TEXT_FULL_EVENTS, TEXT_SAMPLE
-cdef double _MIN_ALPHA, _TAU0, _TAU1, _TAU2, _TAU3, HOURS_TAU, NEW_MODEL_WINDOW, LONG_OUTPUT_TOKENS
+cdef Py_ssize_t _N_RATES, _TEXT_FULL_EVENTS, _TEXT_SAMPLE
+cdef double _MIN_ALPHA, _TAU0, _TAU1, _TAU2, _TAU3, _HOURS_TAU, _NEW_MODEL_WINDOW, _LONG_OUTPUT
 
 @cython.locals(ts=cython.double, n=cython.longlong, rates=cython.p_double, dt=cython.double, g=cython.double,
                a=cython.double, d=cython.double, hours=cython.p_float, k=cython.double, i=cython.Py_ssize_t,
@@ -30,7 +30,6 @@ cdef void _template_observe(AccountState state, unsigned int sig) noexcept
                mid=cython.Py_ssize_t, j=cython.Py_ssize_t, i=cython.Py_ssize_t)
 cdef _topic_observe(AccountState state, list pairs, double repeat=*)
 
-cdef Py_ssize_t HEAD_CHARS, TAIL_CHARS, TAIL_WORDS, MAX_WORDS
 cdef unsigned int _CRC_TABLE[256]
 
 @cython.locals(head=str, tail=str, src=cython.int[96], start=cython.Py_ssize_t[96], end=cython.Py_ssize_t[96],

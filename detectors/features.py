@@ -91,7 +91,7 @@ HOURS_TAU = 2 * 86400.0
 NEW_MODEL_WINDOW = 2 * 86400.0
 
 _MIN_ALPHA = 1.0 / PROFILE_WINDOW
-N_RATES = len(RATE_HORIZONS)
+_N_RATES = len(RATE_HORIZONS)
 _TAU0, _TAU1, _TAU2, _TAU3 = RATE_HORIZONS
 _WORD = re.compile(r"\w+")
 _DIGITS = re.compile(r"\d+")
@@ -354,6 +354,14 @@ class ModelCalendar:
 TEXT_FULL_EVENTS = 64
 TEXT_SAMPLE = 4
 
+# C copies of the constants absorb reads (typed in features.pxd; a typed module global is not a Python
+# attribute of the compiled module, and the names above are)
+_LONG_OUTPUT = float(LONG_OUTPUT_TOKENS)
+_HOURS_TAU = HOURS_TAU
+_NEW_MODEL_WINDOW = NEW_MODEL_WINDOW
+_TEXT_FULL_EVENTS = TEXT_FULL_EVENTS
+_TEXT_SAMPLE = TEXT_SAMPLE
+
 
 def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None, sample: int = 0) -> None:
     """Fold one (already de-duplicated) event into ``state``.
@@ -371,7 +379,7 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
         state.first_ts = ts
         state.last_ts = ts
         state.hours_ts = ts
-        for i in range(N_RATES):
+        for i in range(_N_RATES):
             rates[i] = 1.0
     else:
         dt = ts - state.last_ts
@@ -388,7 +396,7 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
             state.gap_var = (1.0 - a) * (state.gap_var + a * d * d)
             state.last_ts = ts
         else:  # same instant, or out of order: count it at today's decay level
-            for i in range(N_RATES):
+            for i in range(_N_RATES):
                 rates[i] += 1.0
     n += 1
     state.n = n
@@ -396,7 +404,7 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
     # hour-of-day profile, decayed at most once per hour of event time
     hours = f32(state.hours)
     if ts - state.hours_ts >= 3600.0:
-        k = exp(-(ts - state.hours_ts) / HOURS_TAU)
+        k = exp(-(ts - state.hours_ts) / _HOURS_TAU)
         for i in range(24):
             hours[i] *= k
         state.hours_ts = ts
@@ -413,7 +421,7 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
     new_model = 0.0
     if calendar is not None:
         released = calendar.observe(model_h, ts)
-        if released > state.first_ts + 3600.0 and ts - released < NEW_MODEL_WINDOW:
+        if released > state.first_ts + 3600.0 and ts - released < _NEW_MODEL_WINDOW:
             new_model = 1.0
 
     if ev.system_sha256:
@@ -433,7 +441,7 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
                 repeat = 1.0
                 if models[i] != model_h:
                     sweep = 1.0
-        analysed = n <= TEXT_FULL_EVENTS or sample % TEXT_SAMPLE == 0
+        analysed = n <= _TEXT_FULL_EVENTS or sample % _TEXT_SAMPLE == 0
         if analysed:
             elicit = 1.0 if elicits_reasoning(text) else 0.0
             pairs = word_pairs(text)
@@ -459,7 +467,7 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
     p[P_OUT] += a * (out - p[P_OUT])
     p[P_SINGLE] += a * ((1.0 if mc == 1 else 0.0) - p[P_SINGLE])  # unknown depth is no evidence
     p[P_LOGPROBS] += a * (logprobs - p[P_LOGPROBS])
-    p[P_LOGPROBS_LONG] += a * ((logprobs if out >= LONG_OUTPUT_TOKENS else 0.0) - p[P_LOGPROBS_LONG])
+    p[P_LOGPROBS_LONG] += a * ((logprobs if out >= _LONG_OUTPUT else 0.0) - p[P_LOGPROBS_LONG])
     p[P_MULTI_N] += a * ((1.0 if choices > 1 else 0.0) - p[P_MULTI_N])
     p[P_LENGTH] += a * ((1.0 if ev.finish_reason == "length" else 0.0) - p[P_LENGTH])
     p[P_429] += a * ((1.0 if status == 429 else 0.0) - p[P_429])
@@ -471,8 +479,8 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
     reasoning = min(1.0, (ev.reasoning_tokens or 0) / out_tokens) if out_tokens else 0.0
     p[P_REASONING] += a * (reasoning - p[P_REASONING])
     if analysed:
-        if n > TEXT_FULL_EVENTS:
-            a = min(1.0, a * TEXT_SAMPLE)  # a sampled prompt stands for TEXT_SAMPLE events
+        if n > _TEXT_FULL_EVENTS:
+            a = min(1.0, a * _TEXT_SAMPLE)  # a sampled prompt stands for TEXT_SAMPLE events
         p[P_ELICIT] += a * (elicit - p[P_ELICIT])
     # means over the events that carried the value (KNOWN_FIELDS)
     known = f32(state.known)

@@ -49,6 +49,36 @@ def test_pure_python_switch_runs_the_sources():
     assert json.loads(out.stdout) == {name: "interpreted" for name in detectors.COMPILED}
 
 
+OWN_NAMES = """
+import importlib, json, types, detectors
+mods = {n: importlib.import_module("detectors." + n) for n in detectors.COMPILED}
+own = {}
+for n, m in mods.items():
+    own[n] = [k for k, v in vars(m).items() if not k.startswith("_") and not isinstance(v, types.ModuleType)
+              and k != "annotations"  # from __future__
+              and str(getattr(v, "__module__", "detectors")).startswith("detectors")  # not another library's
+              and not any(o is not m and getattr(o, k, None) is v for o in mods.values())]  # a sibling's
+print(json.dumps(own))
+"""
+
+
+def test_compiled_modules_keep_every_public_name():
+    """A module global typed in a .pxd is a C variable, not a module attribute: the compiled modules must
+    still offer every public name their sources define."""
+    import importlib
+
+    out = run(["-c", OWN_NAMES], pure=True)
+    assert out.returncode == 0, out.stderr
+    own = json.loads(out.stdout)
+    assert len(own["contract"]) > 10
+    for name, names in own.items():
+        if name == "carray":
+            continue  # its functions return C pointers: compiled, they exist for C callers only
+        module = importlib.import_module(f"detectors.{name}")
+        lost = [k for k in names if not hasattr(module, k)]
+        assert not lost, f"detectors.{name} compiled lacks {lost}"
+
+
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("sim")
