@@ -3,6 +3,7 @@ cimport cython
 from libc.math cimport exp, log
 
 from detectors.carray cimport f32, f64, u32
+from detectors.contract cimport Event
 from detectors.state cimport AccountState, add_capped
 
 cdef Py_ssize_t P_IN, P_OUT, P_SINGLE, P_ELICIT, P_LOGPROBS, P_LOGPROBS_LONG, P_MULTI_N, P_LENGTH, P_429, P_5XX
@@ -18,7 +19,7 @@ cdef double _MIN_ALPHA, _TAU0, _TAU1, _TAU2, _TAU3, _HOURS_TAU, _NEW_MODEL_WINDO
                th=cython.uint, ring=cython.p_uint, models=cython.p_uint, pos=cython.Py_ssize_t,
                p=cython.p_double, out=cython.double, logprobs=cython.double, reasoning=cython.double,
                known=cython.p_float)
-cpdef absorb(AccountState state, ev, calendar=*, unsigned long long sample=*)
+cpdef absorb(AccountState state, Event ev, calendar=*, unsigned long long sample=*)
 
 @cython.locals(w=cython.double)
 cdef void _known_mean(double* p, float* known, Py_ssize_t i, double v) noexcept
@@ -44,3 +45,11 @@ cdef Py_ssize_t _scan_words(str s, int which, Py_ssize_t* start, Py_ssize_t* end
 
 @cython.locals(digit=cython.bint, c=cython.Py_UCS4, o=cython.uint)
 cdef unsigned int _crc_word(str s, Py_ssize_t i, Py_ssize_t j, unsigned int crc) noexcept
+
+cdef dict _ID_MEMO, _PREFIX_MEMO
+cdef Py_ssize_t _PREFIX_MEMO_MAX
+cpdef unsigned int stable_hash(str s) except 0
+@cython.locals(h=object)
+cpdef unsigned int id_hash(str s) except 0
+@cython.locals(h=object)
+cpdef unsigned int prefix_hash(str ip) except 0
