@@ -17,7 +17,7 @@ validates them into frozen objects and scores a feature vector with them.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -89,14 +89,49 @@ class Reason:
         }
 
 
-@dataclass(frozen=True, slots=True)
 class Assessment:
-    """A scored feature vector."""
+    """A scored feature vector: ``score`` (0..1), ``content`` and ``pattern`` (the noisy-OR of each
+    group's signals, 0..1) and ``reasons``, the signals that counted, largest contribution first.
 
-    score: float  # 0..1
-    content: float  # noisy-OR of the content signals, 0..1
-    pattern: float  # noisy-OR of the pattern signals, 0..1
-    reasons: list[Reason]  # signals that counted, largest contribution first
+    The reasons are built when first read: a scoring reads them only when it raises an alert.
+    """
+
+    __slots__ = ("score", "content", "pattern", "_hits", "_signals", "_reasons")
+
+    def __init__(self, score: float, content: float, pattern: float, reasons: list[Reason] | None = None, *,
+                 hits: list[tuple[int, float, float, float]] | None = None, signals: tuple[Signal, ...] = ()):
+        self.score = score
+        self.content = content
+        self.pattern = pattern
+        self._reasons = reasons
+        self._hits = hits  # (signal index, value, evidence, contribution) of each signal that counted
+        self._signals = signals
+
+    @property
+    def reasons(self) -> list[Reason]:
+        if self._reasons is None:
+            sigs = self._signals
+            reasons = [Reason(sigs[i].name, sigs[i].group, sigs[i].feature, value, sigs[i].low, ev, contrib,
+                              sigs[i].description) for i, value, ev, contrib in self._hits or ()]
+            reasons.sort(key=_reason_order)
+            self._reasons = reasons
+        return self._reasons
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Assessment):
+            return NotImplemented
+        return (self.score, self.content, self.pattern, self.reasons) == (
+            other.score, other.content, other.pattern, other.reasons)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"Assessment(score={self.score!r}, content={self.content!r}, pattern={self.pattern!r}, "
+                f"reasons={self.reasons!r})")
+
+
+def _reason_order(r: Reason) -> tuple[float, str]:
+    return (-r.contribution, r.signal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +148,12 @@ class Rules:
     quiet_seconds: float
     top_reasons: int
     source: str = "<default>"
+    # per signal, for score(): (feature, low, high, weight, is content)
+    _table: tuple = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_table", tuple(
+            (s.feature, s.low, s.high, s.weight, s.group == "content") for s in self.signals))
 
     # -- loading -------------------------------------------------------------
 
@@ -224,25 +265,29 @@ class Rules:
 
     def score(self, feats: dict[str, float]) -> Assessment:
         """Score a feature vector (inputs absent from it count as no evidence)."""
-        miss = {"content": 1.0, "pattern": 1.0}
-        reasons = []
-        for sig in self.signals:
-            value = feats.get(sig.feature)
-            if value is None or not math.isfinite(value):
+        miss_content = 1.0
+        miss_pattern = 1.0
+        hits = []
+        i = 0
+        for feature, low, high, weight, is_content in self._table:
+            value = feats.get(feature)
+            i += 1
+            if value is None or not math.isfinite(value) or value <= low:
                 continue
-            ev = sig.evidence(value)
+            # Signal.evidence: 0 at or below low, 1 at or above high, linear between
+            ev = 1.0 if value >= high else (value - low) / (high - low)
             if ev <= 0.0:
                 continue
-            contrib = sig.weight * ev
-            miss[sig.group] *= 1.0 - contrib
-            reasons.append(
-                Reason(sig.name, sig.group, sig.feature, value, sig.low, ev, contrib, sig.description)
-            )
-        content = 1.0 - miss["content"]
-        pattern = 1.0 - miss["pattern"]
+            contrib = weight * ev
+            if is_content:
+                miss_content *= 1.0 - contrib
+            else:
+                miss_pattern *= 1.0 - contrib
+            hits.append((i - 1, value, ev, contrib))
+        content = 1.0 - miss_content
+        pattern = 1.0 - miss_pattern
         score = content * (self.pattern_base + (1.0 - self.pattern_base) * pattern)
-        reasons.sort(key=lambda r: (-r.contribution, r.signal))
-        return Assessment(min(1.0, max(0.0, score)), content, pattern, reasons)
+        return Assessment(min(1.0, max(0.0, score)), content, pattern, hits=hits, signals=self.signals)
 
     def severity(self, score: float) -> int:
         """Severity level (0..3) that ``score`` reaches."""
