@@ -22,3 +22,8 @@ cdef double _score_trees(cpython.array.array feature, cpython.array.array thresh
 
 @cython.locals(lp=cython.p_longlong, rp=cython.p_longlong, i=cython.Py_ssize_t)
 cdef void _new_window(cpython.array.array l_mass, cpython.array.array r_mass) noexcept
+
+@cython.locals(lp=cython.p_double, hp=cython.p_double, xp=cython.p_double, pp=cython.p_int, i=cython.Py_ssize_t,
+               v=cython.double, d=cython.double)
+cdef void _scale(tuple names, dict x, cpython.array.array lo, cpython.array.array hi, cpython.array.array xs,
+                 cpython.array.array present, bint learn) except *

@@ -19,6 +19,7 @@ tests/test_models.py compares them with river's class on random streams.
 
 from __future__ import annotations
 
+import math
 from array import array
 
 import cython
@@ -28,7 +29,7 @@ from river.tree.padded import PaddedBranch, make_padded_tree
 if not cython.compiled:  # compiled, C functions (hst.pxd)
     from .carray import f64, i32, i64
 
-__all__ = ["HalfSpaceTrees"]
+__all__ = ["HalfSpaceTrees", "MinMaxHalfSpaceTrees"]
 
 
 class HalfSpaceTrees(anomaly.HalfSpaceTrees):
@@ -142,6 +143,92 @@ class HalfSpaceTrees(anomaly.HalfSpaceTrees):
         score = _score_trees(self._feature, self._threshold, self._l_mass, self._r_mass, self._x,
                              self._present, self.n_trees, self.height, 0.1 * self.window_size)
         return 1 - score / self._max_score
+
+
+class MinMaxHalfSpaceTrees(HalfSpaceTrees):
+    """``preprocessing.MinMaxScaler() | HalfSpaceTrees(...)`` as one model, the pipeline
+    :class:`~detectors.models.AnomalyModel` runs: the same scores as river's pipeline (tests/test_hst.py
+    compares them), without a dict of scaled values per call.
+
+    River's scaler keeps a running min and max of every feature it sees and maps a value to
+    ``(x - min) / (max - min)``, or 0 where ``max == min``; learning updates them before the value is
+    scaled. Only the features the trees were built from (:attr:`names`) can change a score, so only their
+    min and max are kept, in arrays beside the trees'.
+    """
+
+    def __init__(self, n_trees=10, height=8, window_size=250, limits=None, seed=None):
+        super().__init__(n_trees=n_trees, height=height, window_size=window_size, limits=limits, seed=seed)
+        self._lo = array("d")
+        self._hi = array("d")
+
+    def _flatten(self, names, trees) -> None:
+        super()._flatten(names, trees)
+        self._lo = array("d", [math.inf]) * len(self.names)  # river's stats.Min starts at +inf
+        self._hi = array("d", [-math.inf]) * len(self.names)
+
+    @classmethod
+    def from_pipeline(cls, scaler, hst) -> MinMaxHalfSpaceTrees:
+        """The same model from river's ``MinMaxScaler() | HalfSpaceTrees(...)`` (its trees river's or
+        :class:`HalfSpaceTrees`), as an :class:`~detectors.models.AnomalyModel` pickled before this class
+        pickled it."""
+        if type(hst) is not HalfSpaceTrees:
+            hst = HalfSpaceTrees.from_river(hst)
+        new = cls(n_trees=hst.n_trees, height=hst.height, window_size=hst.window_size, seed=hst.seed)
+        new.__dict__.update({k: v for k, v in hst.__dict__.items() if k not in ("_lo", "_hi")})
+        new._lo = array("d", [math.inf]) * len(new.names)
+        new._hi = array("d", [-math.inf]) * len(new.names)
+        for i, name in enumerate(new.names):
+            if name in scaler.min:
+                new._lo[i] = scaler.min[name].get()
+            if name in scaler.max:
+                new._hi[i] = scaler.max[name].get()
+        return new
+
+    def learn_one(self, x):
+        if not self.names:
+            self._build(x)  # the scaled observation has the same features
+        _scale(self.names, x, self._lo, self._hi, self._x, self._present, True)
+        _learn_trees(self._feature, self._threshold, self._l_mass, self._x, self._present,
+                     self.n_trees, self.height)
+        self.counter += 1
+        if self.counter == self.window_size:
+            _new_window(self._l_mass, self._r_mass)
+            self._first_window = False
+            self.counter = 0
+
+    def score_one(self, x):
+        if self._first_window:
+            return 0
+        _scale(self.names, x, self._lo, self._hi, self._x, self._present, False)
+        score = _score_trees(self._feature, self._threshold, self._l_mass, self._r_mass, self._x,
+                             self._present, self.n_trees, self.height, 0.1 * self.window_size)
+        return 1 - score / self._max_score
+
+
+def _scale(names, x, lo, hi, xs, present, learn) -> None:
+    """River's ``MinMaxScaler`` on the trees' features of ``x`` (first ``learn_one`` when ``learn``, then
+    ``transform_one``), into the scratch arrays."""
+    lp = f64(lo)
+    hp = f64(hi)
+    xp = f64(xs)
+    pp = i32(present)
+    for i in range(len(names)):
+        name = names[i]
+        value = x.get(name)
+        if value is None:
+            pp[i] = 0
+            if name in x:  # None is not a number: fail as river would
+                raise TypeError(f"feature {name!r} is None")
+            continue
+        pp[i] = 1
+        v = value
+        if learn:
+            if v < lp[i]:
+                lp[i] = v
+            if v > hp[i]:
+                hp[i] = v
+        d = hp[i] - lp[i]
+        xp[i] = (v - lp[i]) / d if d else 0.0
 
 
 def _learn_trees(feature, threshold, l_mass, xs, present, n_trees, height) -> None:

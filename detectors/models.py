@@ -50,9 +50,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import river
-from river import anomaly, linear_model, optim, preprocessing, stats
+from river import linear_model, optim, preprocessing, stats
 
-from .hst import HalfSpaceTrees
+from .hst import MinMaxHalfSpaceTrees
 
 __all__ = [
     "FeatureTransform",
@@ -323,9 +323,9 @@ class AnomalyModel(_Serialisable):
         self.transform = transform
 
         self._transform = transform if transform is not None else FeatureTransform()
-        # river's HalfSpaceTrees with flat trees, walked by compiled code (detectors/hst.py): the same scores
-        self._hst = HalfSpaceTrees(n_trees=n_trees, height=height, window_size=window_size, seed=seed)
-        self._pipeline = preprocessing.MinMaxScaler() | self._hst
+        # river's MinMaxScaler() | HalfSpaceTrees(...) as one model with flat trees, walked by compiled code
+        # (detectors/hst.py): the same scores as river's pipeline
+        self._hst = MinMaxHalfSpaceTrees(n_trees=n_trees, height=height, window_size=window_size, seed=seed)
         self._gate = stats.RollingQuantile(quantile, score_window)
         self._median = stats.RollingQuantile(0.5, score_window)
         self._p99 = stats.RollingQuantile(0.99, score_window)
@@ -351,10 +351,10 @@ class AnomalyModel(_Serialisable):
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        if type(self._hst) is anomaly.HalfSpaceTrees:  # pickled with river's class (before detectors.hst)
-            scaler = next(iter(self._pipeline.steps.values()))
-            self._hst = HalfSpaceTrees.from_river(self._hst)
-            self._pipeline = scaler | self._hst
+        pipeline = self.__dict__.pop("_pipeline", None)
+        if pipeline is not None:  # pickled as river's MinMaxScaler() | HalfSpaceTrees(...) (before detectors.hst)
+            scaler, hst = pipeline.steps.values()
+            self._hst = MinMaxHalfSpaceTrees.from_pipeline(scaler, hst)
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -373,7 +373,7 @@ class AnomalyModel(_Serialisable):
     def _score(self, z: dict[str, float]) -> float:
         if self._n_learned < self.window_size:
             return 0.0
-        s = float(self._pipeline.score_one(z))
+        s = float(self._hst.score_one(z))
         return 0.0 if s < 0.0 else 1.0 if s > 1.0 else s
 
     def learn_one(self, x: Mapping[str, float]) -> None:
@@ -384,7 +384,7 @@ class AnomalyModel(_Serialisable):
     def _learn(self, z: dict[str, float]) -> None:
         if not z and not self._hst.built:
             return  # river cannot build trees from an empty first observation
-        self._pipeline.learn_one(z)
+        self._hst.learn_one(z)
         self._n_learned += 1
 
     def update(self, x: Mapping[str, float]) -> float:

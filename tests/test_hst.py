@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 import random
 
 import pytest
 from river import anomaly, preprocessing
 
-from detectors.hst import HalfSpaceTrees
-from detectors.models import AnomalyModel
+from detectors.hst import HalfSpaceTrees, MinMaxHalfSpaceTrees
+from detectors.models import AnomalyModel, FeatureTransform
 
 
 def stream(seed: int, n: int, names=("a", "b", "c", "d", "e")):
@@ -57,16 +58,40 @@ def test_from_river_continues_exactly_where_river_was():
         theirs.learn_one(x)
 
 
-def test_an_anomaly_model_pickled_with_rivers_trees_loads_with_the_same_scores():
-    old = AnomalyModel(n_trees=10, height=4, window_size=20, warmup=40, seed=5)
-    old._hst = anomaly.HalfSpaceTrees(n_trees=10, height=4, window_size=20, seed=5)  # as before detectors.hst
-    old._pipeline = preprocessing.MinMaxScaler() | old._hst
-    new = AnomalyModel(n_trees=10, height=4, window_size=20, warmup=40, seed=5)
+@pytest.mark.parametrize("seed", [0, 5, 11])
+def test_minmax_trees_equal_rivers_pipeline(seed):
+    """MinMaxScaler() | HalfSpaceTrees as one model: river's pipeline's scores, with features missing now and
+    then, a feature that appears only later (the trees ignore it), and values far outside earlier ones."""
+    ours = MinMaxHalfSpaceTrees(n_trees=30, height=5, window_size=25, seed=seed)
+    theirs = preprocessing.MinMaxScaler() | anomaly.HalfSpaceTrees(n_trees=30, height=5, window_size=25, seed=seed)
+    for i, x in enumerate(stream(seed, 700)):
+        if i > 300:
+            x["late"] = i / 7.0
+        if i % 97 == 5:
+            x = {k: v * 1e6 for k, v in x.items()}
+        assert ours.score_one(x) == theirs.score_one(x)
+        ours.learn_one(x)
+        theirs.learn_one(x)
+    assert ours.score_one({}) == theirs.score_one({})
+
+
+def test_an_anomaly_model_pickled_with_rivers_pipeline_loads_with_the_same_scores():
+    """A partition context written before detectors.hst holds river's pipeline: it loads as the fused model
+    in the same state, and scores on as the model that never left."""
+    kw = dict(n_trees=10, height=4, window_size=20, warmup=40, seed=5)
+    new = AnomalyModel(**kw)
+    river_trees = anomaly.HalfSpaceTrees(n_trees=10, height=4, window_size=20, seed=5)
+    pipeline = preprocessing.MinMaxScaler() | river_trees
+    transform = FeatureTransform()
     xs = list(stream(5, 300))
     for x in xs[:150]:
-        assert old.update(x) == new.update(x)
+        new.learn_one(x)
+        pipeline.learn_one(transform(x))
+    old = AnomalyModel.__new__(AnomalyModel)
+    old.__dict__.update(copy.deepcopy({k: v for k, v in new.__dict__.items() if k != "_hst"}))
+    old.__dict__.update(_hst=river_trees, _pipeline=pipeline)  # as AnomalyModel was pickled before
     loaded = AnomalyModel.from_bytes(old.to_bytes())
-    assert type(loaded._hst) is HalfSpaceTrees
+    assert type(loaded._hst) is MinMaxHalfSpaceTrees and "_pipeline" not in loaded.__dict__
     for x in xs[150:]:
         assert loaded.update(x) == new.update(x)
     assert loaded.features == new.features
