@@ -204,6 +204,7 @@ class Detector:
     def __init__(self, rules: Rules | None = None, coordination: CoordinationConfig | None = None):
         self.rules = rules if rules is not None else Rules.default()
         self.coordination = coordination if coordination is not None else CoordinationConfig()
+        self._page_hinkley = PageHinkley(**PAGE_HINKLEY)
 
     # -- state ---------------------------------------------------------------
 
@@ -405,13 +406,10 @@ class Detector:
             and state.cluster_strength >= EARLY_PREFIX_STRENGTH
         )
 
-    @staticmethod
-    def _change_detected(state: AccountState, x: float) -> bool:
+    def _change_detected(self, state: AccountState, x: float) -> bool:
         """Page-Hinkley test (either direction) on the account's content evidence."""
-        ph = PageHinkley.from_tuple(
-            (state.ph_n, state.ph_mean, state.ph_sum_up, state.ph_sum_down, state.ph_min_up, state.ph_max_down),
-            **PAGE_HINKLEY,
-        )
+        ph = self._page_hinkley  # the parameters' test, loaded with this account's six numbers
+        ph.load((state.ph_n, state.ph_mean, state.ph_sum_up, state.ph_sum_down, state.ph_min_up, state.ph_max_down))
         changed = ph.update(x)
         (state.ph_n, state.ph_mean, state.ph_sum_up, state.ph_sum_down, state.ph_min_up, state.ph_max_down) = (
             ph.to_tuple()

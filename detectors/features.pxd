@@ -53,3 +53,11 @@ cpdef unsigned int stable_hash(str s) except 0
 cpdef unsigned int id_hash(str s) except 0
 @cython.locals(h=object)
 cpdef unsigned int prefix_hash(str ip) except 0
+
+cdef double _ENTROPY_MIN_SPAN, _LOG24
+@cython.locals(last=cython.double, n=cython.longlong, rates=cython.p_double, per_min_1m=cython.double,
+               per_min_10m=cython.double, per_min_1h=cython.double, per_min_1d=cython.double, idle=cython.double,
+               p=cython.p_double, span=cython.double, temp_var=cython.double, total=cython.double,
+               entropy=cython.double, hs=cython.double, hours=cython.p_float, acc=cython.double,
+               i=cython.Py_ssize_t, h=cython.double)
+cpdef dict features(AccountState state, now=*)

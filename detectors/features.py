@@ -644,6 +644,7 @@ def cadence_bins(state: AccountState) -> tuple[int, int] | None:
 
 #: An account needs this much history before its hour-of-day profile means anything.
 ENTROPY_MIN_SPAN = 12 * 3600.0
+_ENTROPY_MIN_SPAN = ENTROPY_MIN_SPAN  # C copy (features.pxd)
 _LOG24 = math.log(24.0)
 
 
@@ -660,32 +661,45 @@ def features(state: AccountState, now: float | None = None) -> dict[str, float]:
     """
     last = state.last_ts
     n = state.n
+    rates = f64(state.rates)
     if now is None or not now > last:
         now = last
-        decay = [1.0] * len(RATE_HORIZONS)
+        per_min_1m = rates[0] * 1.0 * 60.0 / _TAU0
+        per_min_10m = rates[1] * 1.0 * 60.0 / _TAU1
+        per_min_1h = rates[2] * 1.0 * 60.0 / _TAU2
+        per_min_1d = rates[3] * 1.0 * 60.0 / _TAU3
     else:
-        decay = [exp(-(now - last) / tau) for tau in RATE_HORIZONS]
-    per_min = [c * d * 60.0 / tau for c, d, tau in zip(state.rates, decay, RATE_HORIZONS)]
-    p = state.profile
+        idle = now - last
+        per_min_1m = rates[0] * exp(-idle / _TAU0) * 60.0 / _TAU0
+        per_min_10m = rates[1] * exp(-idle / _TAU1) * 60.0 / _TAU1
+        per_min_1h = rates[2] * exp(-idle / _TAU2) * 60.0 / _TAU2
+        per_min_1d = rates[3] * exp(-idle / _TAU3) * 60.0 / _TAU3
+    p = f64(state.profile)
     span = (last - state.first_ts) if n else 0.0
     temp_var = max(0.0, p[P_TEMP_SQ] - p[P_TEMP] * p[P_TEMP])
     cnts = state.tpl_cnt
     total = sum(cnts)
     entropy = 0.0
-    if span >= ENTROPY_MIN_SPAN:
+    if span >= _ENTROPY_MIN_SPAN:
         hs = sum(state.hours)
         if hs > 0:
-            entropy = -sum((h / hs) * log(h / hs) for h in state.hours if h > 0) / _LOG24
+            hours = f32(state.hours)
+            acc = 0.0  # left to right, as sum() of the terms did
+            for i in range(24):
+                h = hours[i]
+                if h > 0:
+                    acc += (h / hs) * log(h / hs)
+            entropy = -acc / _LOG24
     cluster_fresh = n and state.cluster_id and now - state.cluster_ts < CLUSTER_TTL
     return {
         "events": float(n),
-        "rate_per_min_1m": per_min[0],
-        "rate_per_min_10m": per_min[1],
-        "rate_per_min_1h": per_min[2],
-        "rate_per_min_1d": per_min[3],
-        "burst_ratio": per_min[0] / per_min[2] if per_min[2] > 0 else 0.0,
+        "rate_per_min_1m": per_min_1m,
+        "rate_per_min_10m": per_min_10m,
+        "rate_per_min_1h": per_min_1h,
+        "rate_per_min_1d": per_min_1d,
+        "burst_ratio": per_min_1m / per_min_1h if per_min_1h > 0 else 0.0,
         # own history: the last hour against the day (1 = steady; only once a day of history)
-        "rate_ratio_1h_1d": per_min[2] / per_min[3] if per_min[3] > 0 and span >= 86400.0 else 1.0,
+        "rate_ratio_1h_1d": per_min_1h / per_min_1d if per_min_1d > 0 and span >= 86400.0 else 1.0,
         "mean_input_tokens": p[P_IN],
         "mean_output_tokens": p[P_OUT],
         "output_input_ratio": p[P_OUT] / (p[P_IN] + 1.0),

@@ -666,14 +666,18 @@ class PageHinkley:
     def from_tuple(cls, values, **params) -> PageHinkley:
         """Rebuild from :meth:`to_tuple` output; ``params`` are the constructor arguments."""
         ph = cls(**params)
-        n, mean, inc, dec, min_inc, max_dec = values
-        ph._n = int(n)
-        ph._mean = float(mean)
-        ph._inc = float(inc)
-        ph._dec = float(dec)
-        ph._min_inc = float(min_inc)
-        ph._max_dec = float(max_dec)
+        ph.load(values)
         return ph
+
+    def load(self, values) -> None:
+        """Take the state in :meth:`to_tuple` output (one instance can test many streams in turn)."""
+        n, mean, inc, dec, min_inc, max_dec = values
+        self._n = int(n)
+        self._mean = float(mean)
+        self._inc = float(inc)
+        self._dec = float(dec)
+        self._min_inc = float(min_inc)
+        self._max_dec = float(max_dec)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PageHinkley):

@@ -28,3 +28,6 @@ cdef class AccountState:
 
 @cython.locals(p=cython.p_uint, i=cython.Py_ssize_t, v=cython.uint)
 cpdef void add_capped(cpython.array.array slots, unsigned int h)
+
+@cython.locals(p=cython.p_uint, i=cython.Py_ssize_t, k=cython.Py_ssize_t)
+cpdef Py_ssize_t count_set(cpython.array.array slots)

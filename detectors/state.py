@@ -340,4 +340,9 @@ def add_capped(slots: array, h: int) -> None:
 
 def count_set(slots: array) -> int:
     """Number of values in a capped set (saturates at its capacity)."""
-    return len(slots) - slots.count(0)
+    p = u32(slots)
+    k = 0
+    for i in range(len(slots)):
+        if p[i] != 0:
+            k += 1
+    return k
