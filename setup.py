@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from setuptools import setup
+from setuptools.command.build_ext import build_ext
 
 # The hot path: what runs per event and per scoring (kept in step with detectors.COMPILED, which a test checks)
 COMPILED = ("carray", "state", "features", "text", "contract", "engine", "rules", "models", "hst", "pipeline")
@@ -30,22 +31,30 @@ def source_digest(name: str) -> str:
     return h.hexdigest()
 
 
+class BuildExt(build_ext):
+    """build_ext, then ``detectors/_build.py`` beside the extensions: what they were compiled from
+    (``detectors.build_status()`` compares it with the sources present). Written only once every
+    extension is built, so a failed build never passes for a current one."""
+
+    def run(self):
+        super().run()
+        if self.extensions:
+            target = Path(self.get_ext_fullpath("detectors.state")).parent / "_build.py"
+            target.write_text(
+                '"""Written by setup.py: SHA-256 of the sources of each compiled module."""\n\nSOURCES = {\n'
+                + "".join(f"    {name!r}: {source_digest(name)!r},\n" for name in COMPILED)
+                + "}\n"
+            )
+
+
 ext_modules = []
-build_info = HERE / "detectors" / "_build.py"
-build_info.unlink(missing_ok=True)
+(HERE / "detectors" / "_build.py").unlink(missing_ok=True)  # a record of an earlier in-place build
 if os.environ.get("DISTILLWATCH_NO_COMPILE", "") not in ("", "0"):
     for name in COMPILED:  # extensions an earlier in-place (editable) build left would still be imported
         for built in (HERE / "detectors").glob(f"{name}.*.so"):
             built.unlink()
 else:
     from Cython.Build import cythonize
-
-    # what the extensions are compiled from: detectors.build_status() compares it with the sources present
-    build_info.write_text(
-        '"""Written by setup.py: SHA-256 of the sources of each compiled module."""\n\nSOURCES = {\n'
-        + "".join(f"    {name!r}: {source_digest(name)!r},\n" for name in COMPILED)
-        + "}\n"
-    )
 
     ext_modules = cythonize(
         [f"detectors/{name}.py" for name in COMPILED],
@@ -62,4 +71,4 @@ else:
         # a * b + c into one FMA by default where the CPU has it, e.g. on aarch64)
         ext.extra_compile_args.append("-ffp-contract=off")
 
-setup(ext_modules=ext_modules)
+setup(ext_modules=ext_modules, cmdclass={"build_ext": BuildExt})

@@ -49,6 +49,7 @@ import pickle
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import cython
 import river
 from river import linear_model, optim, preprocessing, stats
 
@@ -74,8 +75,9 @@ MODEL_MAGIC = b"DWM"
 
 _PICKLE_PROTOCOL = 5
 _isfinite = math.isfinite
-_log1p = math.log1p
-_copysign = math.copysign
+
+if not cython.compiled:  # compiled, C functions (models.pxd)
+    from math import copysign, isfinite, log1p
 
 
 class ModelVersionError(ValueError):
@@ -205,22 +207,29 @@ class FeatureTransform:
 
     def transform_one(self, x: Mapping[str, float]) -> dict[str, float]:
         """The transformed copy of ``x`` (see the class docstring for the rule)."""
-        out = {}
-        is_log = self.is_log
-        for k, v in x.items():
-            try:
-                v = float(v)
-            except (TypeError, ValueError):
-                continue
-            if not _isfinite(v):
-                continue
-            if is_log(k):
-                v = _log1p(v) if v >= 0.0 else _copysign(_log1p(-v), v)
-            out[k] = v
-        return out
+        return _transform(x if type(x) is dict else dict(x), self.is_log, self._cache)
 
     def __repr__(self) -> str:
         return f"FeatureTransform(log_prefixes={self.log_prefixes!r}, log_suffixes={self.log_suffixes!r})"
+
+
+def _transform(x: dict, is_log, cache: dict) -> dict:
+    """:meth:`FeatureTransform.transform_one` (a function, so that its loop is typed when compiled)."""
+    out = {}
+    for k, value in x.items():
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            continue
+        if not isfinite(v):
+            continue
+        hit = cache.get(k)
+        if hit is None:
+            hit = is_log(k)
+        if hit:
+            v = log1p(v) if v >= 0.0 else copysign(log1p(-v), v)
+        out[k] = v
+    return out
 
 
 # -- unsupervised population model -------------------------------------------------------
@@ -696,6 +705,26 @@ class PageHinkley:
 # -- population baselines --------------------------------------------------------------------
 
 
+def _population_update(qs: dict, ns: dict, x: dict, levels) -> None:
+    """:meth:`PopulationStats.update` but the count (a function, so that its loop is typed when compiled)."""
+    for k, value in x.items():
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            continue
+        if not isfinite(v):
+            continue
+        q = qs.get(k)
+        if q is None:
+            q = qs[k] = tuple([stats.Quantile(level) for _, level in levels])
+            ns[k] = 0
+        fv = v  # one float object for the three updates
+        q[0].update(fv)
+        q[1].update(fv)
+        q[2].update(fv)
+        ns[k] += 1
+
+
 class PopulationStats(_Serialisable):
     """Running per-feature population median, p90 and p99.
 
@@ -753,23 +782,7 @@ class PopulationStats(_Serialisable):
 
     def update(self, x: Mapping[str, float]) -> None:
         """Add one account's feature vector (``x`` is not mutated)."""
-        qs = self._q
-        ns = self._n
-        for k, v in x.items():
-            try:
-                v = float(v)
-            except (TypeError, ValueError):
-                continue
-            if not _isfinite(v):
-                continue
-            q = qs.get(k)
-            if q is None:
-                q = qs[k] = tuple(stats.Quantile(level) for _, level in self.LEVELS)
-                ns[k] = 0
-            q[0].update(v)
-            q[1].update(v)
-            q[2].update(v)
-            ns[k] += 1
+        _population_update(self._q, self._n, x if type(x) is dict else dict(x), self.LEVELS)
         self._n_updates += 1
 
     def baseline(self, name: str) -> dict[str, float] | None:
