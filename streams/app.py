@@ -110,6 +110,19 @@ def _faust_settings(settings: Settings) -> dict:
     )
 
 
+class _Outcome:
+    """What the events of one input message did, for the metrics and sends that follow it."""
+
+    __slots__ = ("valid", "duplicate", "times", "newest", "emits")
+
+    def __init__(self) -> None:
+        self.valid = 0
+        self.duplicate = 0
+        self.times: list[float] = []  # event time of each valid event
+        self.newest = -math.inf  # the newest event time processed
+        self.emits: list[tuple[bytes, list[dict], list]] = []  # (account key, alerts, fingerprints)
+
+
 class _Active:
     """The partitions a drain may take records from: Faust's live set of active partitions, never empty.
 
@@ -428,11 +441,16 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             skipped.inc(decoded.skipped)
         results = decoded.items
         batch = len(results) > 1 or results[0][0] is not value  # several records, or an array of one
+        # The message's events are processed in one synchronous loop; what it produced (alerts, rejects,
+        # re-keyed events) and its metrics go out after it, once per message.
+        out = _Outcome()
+        rejects: list[tuple[bytes | None, InvalidEvent, int | None]] = []
         reroute: dict[int, list[tuple[bytes, str]]] = {}
+        now = time.time()
         for index, (data, ev) in enumerate(results):
             if type(ev) is InvalidEvent:
                 # a tombstone (null value) stays null in its dead-letter copy
-                await reject(message, data if batch else message.value, ev, index if batch else None)
+                rejects.append((data if batch else message.value, ev, index if batch else None))
                 continue
             account_key = ev.account_id.encode()
             home = homes.get(account_key)
@@ -447,8 +465,18 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
                     continue
                 reroute.setdefault(home, []).append((data, ev.account_id))
                 continue
-            await process(ev, account_key, message, t1)
-            t1 = time.perf_counter()
+            process(ev, account_key, message, now, out)
+        if out.valid or out.duplicate:
+            stage["detect"].observe(time.perf_counter() - t1)
+            metrics.processed_many(out.valid, out.duplicate, out.times, time.time())
+            if out.newest > newest[0]:
+                newest[0] = out.newest
+        for account_key, alerts, fps in out.emits:
+            t3 = time.perf_counter()
+            await emit(account_key, alerts, fps)
+            stage["emit"].observe(time.perf_counter() - t3)
+        for data, exc, index in rejects:
+            await reject(message, data, exc, index)
         for home, items in reroute.items():
             # one message per target partition: a batch stays a batch on the re-key topic
             metrics.rekeyed.inc(len(items))
@@ -474,38 +502,40 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             headers.extend((f"distillwatch-{k.replace('_', '-')}", v.encode()) for k, v in info.items())
         await dlq.send(key=message.key, value=data, headers=headers)
 
-    async def process(ev, account_key: bytes, message, t1: float) -> None:
+    def process(ev, account_key: bytes, message, now: float, out: _Outcome) -> None:
+        """One valid event of this partition's account through detection (synchronous: the caller sends
+        what it produced once the message is done)."""
         partition = message.partition
         state = states.load(account_key, ev.account_id)
         # Faust commits offsets every few seconds: after a crash the events since the last commit are read
         # again. The state knows the newest offset it absorbed from, so older ones count as duplicates,
         # exactly once (events of that one message again are caught by the request-id ring).
-        offset_field = "rekey_offset" if message.topic == rekey_name else "input_offset"
-        if message.offset < getattr(state, offset_field):
-            metrics.duplicate.inc()
+        rekeyed = message.topic == rekey_name
+        if message.offset < (state.rekey_offset if rekeyed else state.input_offset):
+            out.duplicate += 1
             return
         alerts: list[dict] = []
         fps: list = []
         ctx = contexts.get(partition)
         scored_at, change_ts = state.n_scored_at, state.change_ts
         if not detector.process(state, ev, alerts, ctx, fps):
-            metrics.duplicate.inc()
+            out.duplicate += 1
             return
-        setattr(state, offset_field, message.offset)
+        if rekeyed:
+            state.rekey_offset = message.offset
+        else:
+            state.input_offset = message.offset
         states.changed(account_key, state, partition)  # to the table at the next offset commit
-        t2 = time.perf_counter()
-        stage["detect"].observe(t2 - t1)
-        metrics.valid.inc()
-        if ev.ts > newest[0]:
-            newest[0] = ev.ts
+        out.valid += 1
+        ts = ev.ts
+        out.times.append(ts)
+        if ts > out.newest:
+            out.newest = ts
         if actions is not None:
-            actions.seen(ev.account_id, ev.ts)  # the circuit breaker's count of active accounts
-        metrics.processed(ev.ts, time.time())
+            actions.seen(ev.account_id, ts, now)  # the circuit breaker's count of active accounts
         metrics.scoring(state, scored_at, change_ts, partition, min_events)
         if alerts or fps:
-            t3 = time.perf_counter()
-            await emit(account_key, alerts, fps)
-            stage["emit"].observe(time.perf_counter() - t3)
+            out.emits.append((account_key, alerts, fps))
 
     @app.agent(source, name="detect")
     async def detect(stream):

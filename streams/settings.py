@@ -24,6 +24,8 @@ import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from detectors import PURE_PYTHON_ENV
+
 if TYPE_CHECKING:
     from detectors.adapters import Decoded
 
@@ -558,6 +560,11 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     return {str(k).lower().replace("-", "_"): v for k, v in data.items()}
 
 
+#: Environment variables of the DISTILLWATCH_ prefix that are not settings: the config file's path, and the
+#: switch that runs the compiled detection modules interpreted (read by ``detectors`` at import).
+NOT_SETTINGS = frozenset({f"{ENV_PREFIX}CONFIG", PURE_PYTHON_ENV})
+
+
 def load_settings(config_file: str | os.PathLike | None = None, **overrides: Any) -> Settings:
     """Build the settings from the environment, an optional config file and overrides.
 
@@ -570,7 +577,7 @@ def load_settings(config_file: str | os.PathLike | None = None, **overrides: Any
     if path:
         file_values = _read_config_file(Path(path))
     env_keys = {
-        k[len(ENV_PREFIX) :].lower() for k in os.environ if k.startswith(ENV_PREFIX) and k != f"{ENV_PREFIX}CONFIG"
+        k[len(ENV_PREFIX) :].lower() for k in os.environ if k.startswith(ENV_PREFIX) and k not in NOT_SETTINGS
     }
     unknown_env = sorted(k for k in env_keys if k not in Settings.model_fields)
     if unknown_env:

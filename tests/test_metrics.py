@@ -10,6 +10,7 @@ import math
 import time
 from types import SimpleNamespace
 
+import pytest
 from faust.sensors.monitor import Monitor
 from faust.types import TP
 from prometheus_client import generate_latest
@@ -38,6 +39,46 @@ def test_processing_lag_is_nan_before_any_event_then_grows_with_the_wall_clock()
     lag = _value(m, "distillwatch_processing_lag_seconds")
     assert 100.0 <= lag < 110.0
     assert _value(m, "distillwatch_event_lag_seconds_count") == 2
+
+
+def test_batch_histogram_takes_many_observations_as_observe_takes_each():
+    import random
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from streams.metrics import BatchHistogram
+
+    rng = random.Random(4)
+    values = [rng.choice([0.0, 0.05, 0.1, 1.0, 3600.0, 1e9, -1.0]) for _ in range(200)]
+    values += [rng.expovariate(0.5) for _ in range(2000)] + [math.nan]
+    one, many = CollectorRegistry(), CollectorRegistry()
+    h1 = BatchHistogram("lag_seconds", "h", buckets=(0.05, 0.1, 1, 10, 3600), registry=one)
+    h2 = BatchHistogram("lag_seconds", "h", buckets=(0.05, 0.1, 1, 10, 3600), registry=many)
+    for v in values:
+        h1.observe(v)
+    h2.observe_many(values[:1000])
+    h2.observe_many([])
+    h2.observe_many(values[1000:])
+    buckets = [s for s in one.collect() for s in s.samples if s.name.endswith(("_bucket", "_count"))]
+    assert [(s.labels, s.value) for s in buckets] == [
+        (s.labels, s.value) for s in many.collect() for s in s.samples if s.name.endswith(("_bucket", "_count"))]
+    assert len(buckets) == 7 and buckets[-1].value == len(values) - 1  # the NaN is counted in no bucket
+    assert b"lag_seconds_sum" in generate_latest(many)
+
+
+def test_processed_many_counts_a_message_of_events():
+    m = Metrics()
+    now = time.time()
+    m.processed_many(3, 2, [now - 5.0, now - 1.0, now + 30.0], now)  # a future event time is lag 0
+    assert _value(m, "distillwatch_events_total", {"outcome": "valid"}) == 3
+    assert _value(m, "distillwatch_events_total", {"outcome": "duplicate"}) == 2
+    assert _value(m, "distillwatch_event_lag_seconds_count") == 3
+    assert _value(m, "distillwatch_event_lag_seconds_sum") == pytest.approx(6.0)
+    assert _value(m, "distillwatch_event_lag_seconds_bucket", {"le": "0.05"}) == 1
+    assert _value(m, "distillwatch_last_event_timestamp_seconds") == now + 30.0
+    m.processed_many(0, 4, [], now)  # duplicates only: no lag, the times stay
+    assert _value(m, "distillwatch_events_total", {"outcome": "duplicate"}) == 6
+    assert _value(m, "distillwatch_event_lag_seconds_count") == 3
 
 
 def test_scoring_observes_mature_scores_and_counts_behaviour_changes():
