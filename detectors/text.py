@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 
+import re2
+
 __all__ = ["ELICITATION_PATTERNS", "SCAN_CHARS", "elicits_reasoning"]
 
 #: Characters examined at each end of a prompt.
@@ -99,38 +101,48 @@ def needs_non_ascii(pattern: str) -> bool:
 
 #: The patterns an ASCII prompt can match: the others need a non-ASCII character
 #: (:func:`needs_non_ascii`), so for ASCII text this smaller alternation finds a
-#: match exactly when the whole one does, in about two thirds of the time.
+#: match exactly when the whole one does.
 _ASCII_RE = re.compile(
     "|".join(f"(?:{p})" for pats in ELICITATION_PATTERNS.values() for p in pats if not needs_non_ascii(p))
 )
 
-#: Every pattern that can match ASCII text contains one of these substrings, so
-#: an ASCII prompt without any of them cannot match and skips the (much slower)
-#: alternation above. tests/test_detectors.py checks the claim pattern by
-#: pattern with generated matches.
-ASCII_KEYS = (
-    "step", "chain", "show", "expla", "describ", "write out", "lay out", "spell out", "detail", "narrat",
-    "internal", "reason", "deriv", "ration", "thought", "think", "walk", "justif", "intermediate", "scratch",
-    "rubric", "criterion", "before",
-    "paso", "razon", "cadena", "muestra",  # es
-    "passo", "raciocinio", "cadeia",  # pt, it
-    "etape", "raison", "chaine", "demarche",  # fr
-    "schritt", "gedanken", "denkproz", "begrund", "losungsweg",  # de
-    "ragionam", "catena",  # it
-    "stap voor", "redenering",  # nl
-    "krok po", "rozumowania",  # pl
-    "adim",  # tr
-    "langkah", "penalaran",  # id
-)
+
+def re2_ascii(pattern: str) -> str:
+    r"""``pattern`` for RE2, with the meaning Python's ``re`` gives it on ASCII text.
+
+    The patterns use ``\s``, ``\w``, literals, classes, groups and repeats. On ASCII text Python's ``\w``
+    and RE2's are the same ``[0-9A-Za-z_]``, but Python's ``\s`` also holds ``\v`` and ``\x1c``-``\x1f``,
+    which RE2's lacks: they are added, inside a class or as one.
+
+    >>> print(re2_ascii(r"step[\s-]*by\s+step"))
+    step[\s\v\x1c-\x1f-]*by[\s\v\x1c-\x1f]+step
+    """
+    out = []
+    in_class = False
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            pair = pattern[i : i + 2]
+            if pair == "\\s":
+                out.append(r"\s\v\x1c-\x1f" if in_class else r"[\s\v\x1c-\x1f]")
+            else:
+                out.append(pair)
+            i += 2
+            continue
+        if c == "[" and not in_class:
+            in_class = True
+        elif c == "]" and in_class:
+            in_class = False
+        out.append(c)
+        i += 1
+    return "".join(out)
 
 
-def has_ascii_key(low: str) -> bool:
-    """True when the casefolded text holds one of :data:`ASCII_KEYS` (a loop of
-    substring tests: half the time of one alternation regex of the keys)."""
-    for key in ASCII_KEYS:
-        if key in low:
-            return True
-    return False
+#: :data:`_ASCII_RE` compiled by RE2 (google-re2), for ASCII text: an automaton that reads the text once,
+#: ten times faster than ``re`` trying 45 alternatives at every position. tests/test_detectors.py checks
+#: that it finds what ``re`` finds, on generated matches and on random text.
+_ASCII_RE2 = re2.compile(re2_ascii(_ASCII_RE.pattern))
 
 
 def elicits_reasoning(text: str | None) -> bool:
@@ -144,5 +156,5 @@ def elicits_reasoning(text: str | None) -> bool:
         text = text[:SCAN_CHARS] + "\n" + text[-SCAN_CHARS:]
     low = text.casefold()
     if low.isascii():
-        return has_ascii_key(low) and _ASCII_RE.search(low) is not None
+        return _ASCII_RE2.search(low) is not None
     return _ELICITATION_RE.search(low) is not None
