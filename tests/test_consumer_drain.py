@@ -75,7 +75,6 @@ def test_an_empty_active_set_drains_nothing_and_a_resumed_partition_reads_from_w
 
 def test_the_stream_partitions_stay_held_until_the_seek_that_follows_recovery(monkeypatch):
     from faust.transport.drivers import aiokafka as faust_aiokafka
-
     from faust.types import TP
 
     from streams.app import _Consumer

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from faust.exceptions import ProducerSendError
 
 from streams.app import _Producer
