@@ -705,8 +705,12 @@ class PageHinkley:
 # -- population baselines --------------------------------------------------------------------
 
 
-def _population_update(qs: dict, ns: dict, x: dict, levels) -> None:
-    """:meth:`PopulationStats.update` but the count (a function, so that its loop is typed when compiled)."""
+def _population_update(qs: dict, ns: dict, fast: dict, x: dict, levels) -> None:
+    """:meth:`PopulationStats.update` but the count (a function, so that its loop is typed when compiled).
+
+    Each value goes straight to the three river quantiles' Rust estimators (``fast``: their ``update``
+    methods by feature), past the Python wrapper, whose only other work is to note its first update.
+    """
     for k, value in x.items():
         try:
             v = float(value)
@@ -714,14 +718,19 @@ def _population_update(qs: dict, ns: dict, x: dict, levels) -> None:
             continue
         if not isfinite(v):
             continue
-        q = qs.get(k)
-        if q is None:
-            q = qs[k] = tuple([stats.Quantile(level) for _, level in levels])
-            ns[k] = 0
+        updates = fast.get(k)
+        if updates is None:
+            q = qs.get(k)
+            if q is None:
+                q = qs[k] = tuple([stats.Quantile(level) for _, level in levels])
+                ns[k] = 0
+            for quantile in q:
+                quantile._is_updated = True  # what river's Quantile.update() notes, and this update makes true
+            updates = fast[k] = (q[0]._quantile.update, q[1]._quantile.update, q[2]._quantile.update)
         fv = v  # one float object for the three updates
-        q[0].update(fv)
-        q[1].update(fv)
-        q[2].update(fv)
+        updates[0](fv)
+        updates[1](fv)
+        updates[2](fv)
         ns[k] += 1
 
 
@@ -765,6 +774,16 @@ class PopulationStats(_Serialisable):
         self._q: dict[str, tuple[stats.Quantile, stats.Quantile, stats.Quantile]] = {}
         self._n: dict[str, int] = {}
         self._n_updates = 0
+        self._fast: dict[str, tuple] = {}  # feature -> its quantiles' estimator updates (not pickled)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_fast", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._fast = {}
 
     @property
     def n_updates(self) -> int:
@@ -782,7 +801,7 @@ class PopulationStats(_Serialisable):
 
     def update(self, x: Mapping[str, float]) -> None:
         """Add one account's feature vector (``x`` is not mutated)."""
-        _population_update(self._q, self._n, x if type(x) is dict else dict(x), self.LEVELS)
+        _population_update(self._q, self._n, self._fast, x if type(x) is dict else dict(x), self.LEVELS)
         self._n_updates += 1
 
     def baseline(self, name: str) -> dict[str, float] | None:

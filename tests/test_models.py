@@ -615,3 +615,26 @@ def test_population_relative_position():
     assert pop.relative("g", 1.0) == 0.0 and pop.relative("g", 2.0) == 1.0  # a constant feature
     assert pop.baseline("bad") is None and pop.count("bad") == 0
     assert set(pop.names) == {"f", "g"} and pop.n_updates == 1000
+
+
+def test_population_quantiles_equal_rivers_own_updates_across_a_round_trip():
+    """PopulationStats feeds river's Rust estimators directly: the same quantiles as river's Quantile.update,
+    before and after the bytes round trip (which rebuilds the direct path)."""
+    from river import stats
+
+    rng = random.Random(5)
+    rows = [{"a": rng.expovariate(1.0), "b": rng.random(), **({"c": rng.gauss(0, 1)} if i > 300 else {})}
+            for i in range(3000)]
+    pop = PopulationStats(min_samples=10)
+    ref = {k: [stats.Quantile(q) for _, q in PopulationStats.LEVELS] for k in "abc"}
+    for i, row in enumerate(rows):
+        if i == 1500:
+            pop = PopulationStats.from_bytes(pop.to_bytes())
+        pop.update(row)
+        for k, v in row.items():
+            for q in ref[k]:
+                q.update(v)
+    for k in "abc":
+        assert pop.baseline(k) == {label: ref[k][i].get() for i, (label, _) in enumerate(PopulationStats.LEVELS)}
+    fresh = PopulationStats()
+    assert fresh.baseline("a") is None and fresh._q == {}  # nothing before the first update
