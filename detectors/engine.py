@@ -39,6 +39,8 @@ import math
 import struct
 from typing import Any
 
+import cython
+
 from .contract import Event, format_timestamp
 from .coordination import CoordinationConfig, Evidence, Fingerprint
 from .features import CLUSTER_TTL, ModelCalendar, absorb, cadence_bins, features
@@ -88,10 +90,100 @@ LEARN_EVERY = 4
 
 def request_hash(request_id: str) -> int:
     """Stable non-zero 64-bit hash of a request id (the same in every process;
-    0 marks an empty slot of the duplicate ring)."""
-    return int.from_bytes(
-        hashlib.blake2b(request_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little"
-    ) or 1
+    0 marks an empty slot of the duplicate ring): BLAKE2b with an 8-byte digest
+    of its UTF-8, read little-endian (compiled, :func:`_blake2b64` computes it)."""
+    data = request_id.encode("utf-8", "surrogatepass")
+    if cython.compiled:
+        return _blake2b64(data) or 1
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little") or 1
+
+
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+#: BLAKE2b's initial state (RFC 7693 section 2.6).
+_IV = [0x6A09E667F3BCC908, 0xBB67AE8584CAA73B, 0x3C6EF372FE94F82B, 0xA54FF53A5F1D36F1,
+       0x510E527FADE682D1, 0x9B05688C2B3E6C1F, 0x1F83D9ABFB41BD6B, 0x5BE0CD19137E2179]
+#: Its message schedule, the 10 permutations and the first two again for rounds 10 and 11 (section 2.7).
+_SIGMA = [
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+    14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3,
+    11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4,
+    7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8,
+    9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13,
+    2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9,
+    12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11,
+    13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10,
+    6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5,
+    10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0,
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+    14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3,
+]  # fmt: skip
+
+
+def _blake2b64(data: bytes) -> int:
+    """BLAKE2b (RFC 7693) of ``data`` with an 8-byte digest and no key, as a little-endian integer:
+    ``hashlib.blake2b(data, digest_size=8)``, computed in C when compiled (an eighth of hashlib's cost
+    through its object per call). tests/test_detectors.py compares it with hashlib."""
+    h = [0] * 8
+    for i in range(8):
+        h[i] = _IV[i]
+    h[0] ^= 0x01010008  # parameter block: digest length 8, no key, fanout 1, depth 1
+    n = len(data)
+    done = 0
+    while True:
+        last = n - done <= 128
+        size = n - done if last else 128
+        _blake2b_compress(h, data, done, size, done + size, last)
+        done += size
+        if last:
+            return h[0]
+
+
+def _blake2b_compress(h, data: bytes, at: int, size: int, counter: int, last: bool) -> None:
+    """BLAKE2b's compression F of the block ``data[at:at + size]`` (zero-padded to 128 bytes) into ``h``."""
+    m = [0] * 16
+    v = [0] * 16
+    for i in range(16):
+        w = 0
+        for j in range(8):
+            k = i * 8 + j
+            if k < size:
+                byte = data[at + k]
+                w |= byte << (8 * j)
+        m[i] = w
+    for i in range(8):
+        v[i] = h[i]
+        v[i + 8] = _IV[i]
+    v[12] ^= counter  # the counter's high word (v[13]) stays 0: request ids are far below 2**64 bytes
+    if last:
+        v[14] ^= _MASK64
+    for r in range(12):
+        s = r * 16
+        _g(v, 0, 4, 8, 12, m[_SIGMA[s]], m[_SIGMA[s + 1]])
+        _g(v, 1, 5, 9, 13, m[_SIGMA[s + 2]], m[_SIGMA[s + 3]])
+        _g(v, 2, 6, 10, 14, m[_SIGMA[s + 4]], m[_SIGMA[s + 5]])
+        _g(v, 3, 7, 11, 15, m[_SIGMA[s + 6]], m[_SIGMA[s + 7]])
+        _g(v, 0, 5, 10, 15, m[_SIGMA[s + 8]], m[_SIGMA[s + 9]])
+        _g(v, 1, 6, 11, 12, m[_SIGMA[s + 10]], m[_SIGMA[s + 11]])
+        _g(v, 2, 7, 8, 13, m[_SIGMA[s + 12]], m[_SIGMA[s + 13]])
+        _g(v, 3, 4, 9, 14, m[_SIGMA[s + 14]], m[_SIGMA[s + 15]])
+    for i in range(8):
+        h[i] ^= v[i] ^ v[i + 8]
+
+
+def _g(v, a: int, b: int, c: int, d: int, x: int, y: int) -> None:
+    """BLAKE2b's mixing function G (RFC 7693 section 3.1), on 64-bit words."""
+    v[a] = (v[a] + v[b] + x) & _MASK64
+    t = v[d] ^ v[a]
+    v[d] = ((t >> 32) | (t << 32)) & _MASK64
+    v[c] = (v[c] + v[d]) & _MASK64
+    t = v[b] ^ v[c]
+    v[b] = ((t >> 24) | (t << 40)) & _MASK64
+    v[a] = (v[a] + v[b] + y) & _MASK64
+    t = v[d] ^ v[a]
+    v[d] = ((t >> 16) | (t << 48)) & _MASK64
+    v[c] = (v[c] + v[d]) & _MASK64
+    t = v[b] ^ v[c]
+    v[b] = ((t >> 63) | (t << 1)) & _MASK64
 
 
 def partition_for(key: bytes, partitions: int) -> int:

@@ -459,6 +459,31 @@ def test_elicitation_shortcuts_agree_with_the_whole_alternation():
     check()
 
 
+def test_request_hash_is_blake2b_of_the_id():
+    """The compiled BLAKE2b is hashlib's: every length across the 128-byte blocks, any text."""
+    import hashlib
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from detectors.engine import _blake2b64
+
+    def reference(data: bytes) -> int:
+        return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+    for n in (0, 1, 8, 127, 128, 129, 255, 256, 257, 512):
+        data = bytes(range(256))[:n] * 2
+        assert _blake2b64(data[:n]) == reference(data[:n]), n
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(max_size=130))
+    def check(request_id: str) -> None:
+        data = request_id.encode("utf-8", "surrogatepass")
+        assert request_hash(request_id) == (reference(data) or 1)
+
+    check()
+
+
 def test_word_pairs_scan_agrees_with_the_regular_expressions():
     """The compiled one-pass word pairs are the regular expressions' on any text: words of letters, digits
     of any script, underscores, marks, case folds that expand (ß, ligatures), long prompts cut at both ends,

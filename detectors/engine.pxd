@@ -1,0 +1,20 @@
+# C types for detectors/engine.py when it is compiled (Cython pure-Python mode: engine.py is the source).
+cimport cython
+
+cdef unsigned long long _MASK64
+cdef unsigned long long _IV[8]
+cdef unsigned char _SIGMA[192]
+
+@cython.locals(h=cython.ulonglong[8], i=cython.Py_ssize_t, n=cython.Py_ssize_t, done=cython.Py_ssize_t,
+               last=cython.bint, size=cython.Py_ssize_t)
+cpdef unsigned long long _blake2b64(bytes data)
+
+@cython.locals(m=cython.ulonglong[16], v=cython.ulonglong[16], w=cython.ulonglong, byte=cython.ulonglong,
+               i=cython.Py_ssize_t, j=cython.Py_ssize_t, k=cython.Py_ssize_t, r=cython.Py_ssize_t,
+               s=cython.Py_ssize_t)
+cdef void _blake2b_compress(unsigned long long* h, const unsigned char* data, Py_ssize_t at, Py_ssize_t size,
+                            unsigned long long counter, bint last) noexcept
+
+@cython.locals(t=cython.ulonglong)
+cdef inline void _g(unsigned long long* v, Py_ssize_t a, Py_ssize_t b, Py_ssize_t c, Py_ssize_t d,
+                    unsigned long long x, unsigned long long y) noexcept
