@@ -8,8 +8,15 @@ cdef class Event:
     cdef public object temperature, top_p, max_tokens, n, logprobs, top_logprobs, stream, seed
     cdef public object tools_count, response_format, messages_count, prompt_text, system_sha256
 
-@cython.locals(d=dict, sub=dict)
+@cython.locals(d=dict, sub=dict, ev=Event, I64_MAX=cython.longlong, SMAX=cython.Py_ssize_t, ID_MAX=cython.Py_ssize_t,
+               MODEL_MAX=cython.Py_ssize_t, TEXT_MAX=cython.Py_ssize_t)
 cpdef Event from_mapping(obj)
+
+@cython.locals(v=cython.longlong)
+cdef bint _int_in(object value, long long lo, long long hi) except -1
+
+@cython.locals(f=cython.double)
+cdef bint _number_in(object value, double hi) except -1
 
 cdef double _TS_MIN, _TS_MAX
 

@@ -606,6 +606,27 @@ def _ip_slow(value: object) -> str | None:
 # Decoding
 
 
+def _int_in(value: object, lo: int, hi: int) -> bool:
+    """``value`` is an ``int`` (not a bool) in ``lo..hi`` (compiled, a C comparison; an int beyond 64 bits
+    is out of every such range)."""
+    if type(value) is not int:
+        return False
+    try:
+        v = value
+    except OverflowError:  # compiled: does not fit a C long long
+        return False
+    return lo <= v <= hi
+
+
+def _number_in(value: object, hi: float) -> bool:
+    """``value`` is an ``int`` or ``float`` (not a bool) in ``0..hi`` (False for NaN)."""
+    t = type(value)
+    if t is float:
+        f = value
+        return 0.0 <= f <= hi
+    return t is int and 0 <= value <= hi
+
+
 def from_mapping(obj: object) -> Event:
     """Validate an already-parsed JSON value against contract v1.
 
@@ -621,12 +642,15 @@ def from_mapping(obj: object) -> Event:
         d = dict(obj)
     else:
         raise InvalidEvent(None, f"event must be a JSON object, got {_json_type(obj)}", "not_object")
-    I64_MAX = _I64_MAX
+    I64_MAX = _I64_MAX  # the caps as locals (compiled, C integers: contract.pxd)
     SMAX = STR_MAX_CHARS
+    ID_MAX = ID_MAX_CHARS
+    MODEL_MAX = MODEL_MAX_CHARS
+    TEXT_MAX = PROMPT_TEXT_MAX_CHARS
 
     # Required fields.
     request_id = d.get("request_id")
-    if (type(request_id) is not str or not 0 < len(request_id) <= ID_MAX_CHARS
+    if (type(request_id) is not str or not 0 < len(request_id) <= ID_MAX
             or not (request_id.isascii() and request_id.isprintable())):
         request_id = _id_slow(request_id, "request_id")
     ts = d.get("timestamp")
@@ -636,14 +660,14 @@ def from_mapping(obj: object) -> Event:
     else:
         ts = parse_timestamp(ts)
     account_id = d.get("account_id")
-    if (type(account_id) is not str or not 0 < len(account_id) <= ID_MAX_CHARS
+    if (type(account_id) is not str or not 0 < len(account_id) <= ID_MAX
             or not (account_id.isascii() and account_id.isprintable())):
         account_id = _id_slow(account_id, "account_id")
     model = d.get("model")
-    if type(model) is not str or not 0 < len(model) <= MODEL_MAX_CHARS:
+    if type(model) is not str or not 0 < len(model) <= MODEL_MAX:
         model = _str_slow(model, "model", 1, MODEL_MAX_CHARS)
     status_code = d.get("status_code")
-    if type(status_code) is not int or not 100 <= status_code <= 599:
+    if not _int_in(status_code, 100, 599):
         status_code = _int_slow(status_code, "status_code", 100, 599, "must be an integer in 100..599", True)
 
     # Optional top-level fields.
@@ -668,8 +692,7 @@ def from_mapping(obj: object) -> Event:
         endpoint = _str_slow(endpoint, "endpoint", 0, SMAX)
     latency_ms = d.get("latency_ms")
     if latency_ms is not None:
-        t = type(latency_ms)
-        if (t is int or t is float) and 0 <= latency_ms <= _DBL_MAX:
+        if _number_in(latency_ms, _DBL_MAX):
             latency_ms = float(latency_ms)
         else:
             latency_ms = _num_slow(latency_ms, "latency_ms", _DBL_MAX, "must be a finite number >= 0")
@@ -686,13 +709,13 @@ def from_mapping(obj: object) -> Event:
     if value is not None:
         sub = value if type(value) is dict else _obj_slow(value, "usage")
         input_tokens = sub.get("input_tokens")
-        if input_tokens is not None and (type(input_tokens) is not int or not 0 <= input_tokens <= I64_MAX):
+        if input_tokens is not None and not _int_in(input_tokens, 0, I64_MAX):
             input_tokens = _int_slow(input_tokens, "usage.input_tokens", 0, I64_MAX, "must be an integer >= 0")
         output_tokens = sub.get("output_tokens")
-        if output_tokens is not None and (type(output_tokens) is not int or not 0 <= output_tokens <= I64_MAX):
+        if output_tokens is not None and not _int_in(output_tokens, 0, I64_MAX):
             output_tokens = _int_slow(output_tokens, "usage.output_tokens", 0, I64_MAX, "must be an integer >= 0")
         reasoning_tokens = sub.get("reasoning_tokens")
-        if reasoning_tokens is not None and (type(reasoning_tokens) is not int or not 0 <= reasoning_tokens <= I64_MAX):
+        if reasoning_tokens is not None and not _int_in(reasoning_tokens, 0, I64_MAX):
             reasoning_tokens = _int_slow(reasoning_tokens, "usage.reasoning_tokens", 0, I64_MAX, "must be an integer >= 0")
 
     # params
@@ -703,38 +726,36 @@ def from_mapping(obj: object) -> Event:
         sub = value if type(value) is dict else _obj_slow(value, "params")
         temperature = sub.get("temperature")
         if temperature is not None:
-            t = type(temperature)
-            if (t is float or t is int) and 0 <= temperature <= _DBL_MAX:
+            if _number_in(temperature, _DBL_MAX):
                 temperature = float(temperature)
             else:
                 temperature = _num_slow(temperature, "params.temperature", _DBL_MAX, "must be a finite number >= 0")
         top_p = sub.get("top_p")
         if top_p is not None:
-            t = type(top_p)
-            if (t is float or t is int) and 0 <= top_p <= 1:
+            if _number_in(top_p, 1.0):
                 top_p = float(top_p)
             else:
                 top_p = _num_slow(top_p, "params.top_p", 1, "must be a number in [0, 1]")
         max_tokens = sub.get("max_tokens")
-        if max_tokens is not None and (type(max_tokens) is not int or not 1 <= max_tokens <= I64_MAX):
+        if max_tokens is not None and not _int_in(max_tokens, 1, I64_MAX):
             max_tokens = _int_slow(max_tokens, "params.max_tokens", 1, I64_MAX, "must be an integer >= 1")
         n = sub.get("n")
-        if n is not None and (type(n) is not int or not 1 <= n <= I64_MAX):
+        if n is not None and not _int_in(n, 1, I64_MAX):
             n = _int_slow(n, "params.n", 1, I64_MAX, "must be an integer >= 1")
         logprobs = sub.get("logprobs")
         if logprobs is not None and type(logprobs) is not bool:
             logprobs = _bool_slow(logprobs, "params.logprobs")
         top_logprobs = sub.get("top_logprobs")
-        if top_logprobs is not None and (type(top_logprobs) is not int or not 0 <= top_logprobs <= I64_MAX):
+        if top_logprobs is not None and not _int_in(top_logprobs, 0, I64_MAX):
             top_logprobs = _int_slow(top_logprobs, "params.top_logprobs", 0, I64_MAX, "must be an integer >= 0")
         stream = sub.get("stream")
         if stream is not None and type(stream) is not bool:
             stream = _bool_slow(stream, "params.stream")
         seed = sub.get("seed")
-        if seed is not None and (type(seed) is not int or not _I64_MIN <= seed <= I64_MAX):
+        if seed is not None and not _int_in(seed, _I64_MIN, I64_MAX):
             seed = _int_slow(seed, "params.seed", _I64_MIN, I64_MAX, "must be an integer")
         tools_count = sub.get("tools_count")
-        if tools_count is not None and (type(tools_count) is not int or not 0 <= tools_count <= I64_MAX):
+        if tools_count is not None and not _int_in(tools_count, 0, I64_MAX):
             tools_count = _int_slow(tools_count, "params.tools_count", 0, I64_MAX, "must be an integer >= 0")
         response_format = sub.get("response_format")
         if response_format is not None and (type(response_format) is not str or len(response_format) > SMAX):
@@ -746,22 +767,46 @@ def from_mapping(obj: object) -> Event:
     if value is not None:
         sub = value if type(value) is dict else _obj_slow(value, "prompt")
         messages_count = sub.get("messages_count")
-        if messages_count is not None and (type(messages_count) is not int or not 1 <= messages_count <= I64_MAX):
+        if messages_count is not None and not _int_in(messages_count, 1, I64_MAX):
             messages_count = _int_slow(messages_count, "prompt.messages_count", 1, I64_MAX, "must be an integer >= 1")
         prompt_text = sub.get("text")
-        if prompt_text is not None and (type(prompt_text) is not str or len(prompt_text) > PROMPT_TEXT_MAX_CHARS):
+        if prompt_text is not None and (type(prompt_text) is not str or len(prompt_text) > TEXT_MAX):
             prompt_text = _str_slow(prompt_text, "prompt.text", 0, PROMPT_TEXT_MAX_CHARS)
         system_sha256 = sub.get("system_sha256")
         if system_sha256 is not None and (type(system_sha256) is not str or len(system_sha256) > SMAX):
             system_sha256 = _str_slow(system_sha256, "prompt.system_sha256", 0, SMAX)
 
-    return Event(
-        request_id, ts, account_id, model, status_code, api_key_id, user_id, client_ip,  # type: ignore[arg-type]
-        user_agent, endpoint, latency_ms, finish_reason, conversation_id,
-        input_tokens, output_tokens, reasoning_tokens,
-        temperature, top_p, max_tokens, n, logprobs, top_logprobs, stream, seed,
-        tools_count, response_format, messages_count, prompt_text, system_sha256,
-    )  # fmt: skip
+    ev = Event.__new__(Event)  # compiled: the fields written straight into the object
+    ev.request_id = request_id
+    ev.ts = ts
+    ev.account_id = account_id
+    ev.model = model
+    ev.status_code = status_code
+    ev.api_key_id = api_key_id
+    ev.user_id = user_id
+    ev.client_ip = client_ip
+    ev.user_agent = user_agent
+    ev.endpoint = endpoint
+    ev.latency_ms = latency_ms
+    ev.finish_reason = finish_reason
+    ev.conversation_id = conversation_id
+    ev.input_tokens = input_tokens
+    ev.output_tokens = output_tokens
+    ev.reasoning_tokens = reasoning_tokens
+    ev.temperature = temperature
+    ev.top_p = top_p
+    ev.max_tokens = max_tokens
+    ev.n = n
+    ev.logprobs = logprobs
+    ev.top_logprobs = top_logprobs
+    ev.stream = stream
+    ev.seed = seed
+    ev.tools_count = tools_count
+    ev.response_format = response_format
+    ev.messages_count = messages_count
+    ev.prompt_text = prompt_text
+    ev.system_sha256 = system_sha256
+    return ev
 
 
 _loads = orjson.loads
