@@ -16,15 +16,21 @@ validates them into frozen objects and scores a feature vector with them.
 
 from __future__ import annotations
 
-import math
+from array import array
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import cython
 import yaml
 
 from .features import FEATURE_NAMES
+
+if not cython.compiled:  # compiled, C functions (rules.pxd)
+    from math import isfinite
+
+    from .carray import f64, i32
 
 __all__ = ["Signal", "Reason", "Rules", "RulesError", "SEVERITIES", "Assessment", "MODEL_OUTPUTS", "INPUT_NAMES"]
 
@@ -130,6 +136,37 @@ class Assessment:
                 f"reasons={self.reasons!r})")
 
 
+def _noisy_or(feats: dict, features: tuple, lows: array, highs: array, weights: array, content: array,
+              hits: list) -> tuple[float, float]:
+    """Each signal's evidence from ``feats`` (0 at or below its low, 1 at or above its high, linear
+    between), folded into the product of ``1 - weight * evidence`` of its group, content or pattern;
+    ``(signal index, value, evidence, contribution)`` of each signal that counted goes to ``hits``. Inputs
+    absent from ``feats`` or not finite count as no evidence. Returns the two products."""
+    lp = f64(lows)
+    hp = f64(highs)
+    wp = f64(weights)
+    cp = i32(content)
+    miss_content = 1.0
+    miss_pattern = 1.0
+    for i in range(len(features)):
+        value = feats.get(features[i])
+        if value is None:
+            continue
+        v = value  # compiled, a C double (a non-number fails as isfinite() fails on it)
+        if not isfinite(v) or v <= lp[i]:
+            continue
+        ev = 1.0 if v >= hp[i] else (v - lp[i]) / (hp[i] - lp[i])
+        if ev <= 0.0:
+            continue
+        contrib = wp[i] * ev
+        if cp[i]:
+            miss_content *= 1.0 - contrib
+        else:
+            miss_pattern *= 1.0 - contrib
+        hits.append((i, value, ev, contrib))
+    return miss_content, miss_pattern
+
+
 def _reason_order(r: Reason) -> tuple[float, str]:
     return (-r.contribution, r.signal)
 
@@ -148,12 +185,14 @@ class Rules:
     quiet_seconds: float
     top_reasons: int
     source: str = "<default>"
-    # per signal, for score(): (feature, low, high, weight, is content)
+    # the signals as columns, for score(): features, and arrays of low, high, weight, is content
     _table: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_table", tuple(
-            (s.feature, s.low, s.high, s.weight, s.group == "content") for s in self.signals))
+        sigs = self.signals
+        object.__setattr__(self, "_table", (
+            tuple(s.feature for s in sigs), array("d", [s.low for s in sigs]), array("d", [s.high for s in sigs]),
+            array("d", [s.weight for s in sigs]), array("i", [s.group == "content" for s in sigs])))
 
     # -- loading -------------------------------------------------------------
 
@@ -265,25 +304,8 @@ class Rules:
 
     def score(self, feats: dict[str, float]) -> Assessment:
         """Score a feature vector (inputs absent from it count as no evidence)."""
-        miss_content = 1.0
-        miss_pattern = 1.0
-        hits = []
-        i = 0
-        for feature, low, high, weight, is_content in self._table:
-            value = feats.get(feature)
-            i += 1
-            if value is None or not math.isfinite(value) or value <= low:
-                continue
-            # Signal.evidence: 0 at or below low, 1 at or above high, linear between
-            ev = 1.0 if value >= high else (value - low) / (high - low)
-            if ev <= 0.0:
-                continue
-            contrib = weight * ev
-            if is_content:
-                miss_content *= 1.0 - contrib
-            else:
-                miss_pattern *= 1.0 - contrib
-            hits.append((i - 1, value, ev, contrib))
+        hits: list[tuple[int, float, float, float]] = []
+        miss_content, miss_pattern = _noisy_or(feats, *self._table, hits)
         content = 1.0 - miss_content
         pattern = 1.0 - miss_pattern
         score = content * (self.pattern_base + (1.0 - self.pattern_base) * pattern)
