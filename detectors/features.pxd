@@ -61,3 +61,5 @@ cdef double _ENTROPY_MIN_SPAN, _LOG24
                entropy=cython.double, hs=cython.double, hours=cython.p_float, acc=cython.double,
                i=cython.Py_ssize_t, h=cython.double)
 cpdef dict features(AccountState state, now=*)
+
+cdef inline bint _is_word(Py_UCS4 c) noexcept

@@ -210,13 +210,13 @@ def _scan_words(s: str, which: int, start, end, src, n: int, limit: int) -> int:
         c = s[i]
         if 0xD800 <= ord(c) <= 0xDFFF:
             return -1
-        if c.isalnum() or c == "_":
+        if _is_word(c):
             j = i + 1
             while j < length:
                 c = s[j]
                 if 0xD800 <= ord(c) <= 0xDFFF:
                     return -1
-                if not (c.isalnum() or c == "_"):
+                if not _is_word(c):
                     break
                 j += 1
             k = n % size if ring else n
@@ -232,6 +232,13 @@ def _scan_words(s: str, which: int, start, end, src, n: int, limit: int) -> int:
     return n
 
 
+def _is_word(c: str) -> bool:
+    """``c`` is a character of ``\\w``: alphanumeric or ``_`` (ASCII decided without the Unicode tables)."""
+    if ord(c) < 128:
+        return "a" <= c <= "z" or "0" <= c <= "9" or "A" <= c <= "Z" or c == "_"
+    return c.isalnum()
+
+
 def _crc_word(s: str, i: int, j: int, crc: int) -> int:
     """CRC-32 state ``crc`` advanced over the UTF-8 bytes of ``s[i:j]`` with each run of decimal digits
     written as one ``0``."""
@@ -239,7 +246,7 @@ def _crc_word(s: str, i: int, j: int, crc: int) -> int:
     while i < j:
         c = s[i]
         i += 1
-        if c.isdecimal():
+        if ("0" <= c <= "9") if ord(c) < 128 else c.isdecimal():
             if digit:
                 continue
             digit = True
