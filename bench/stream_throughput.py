@@ -106,7 +106,8 @@ def main() -> None:
                     spy.wait()
                     run["profile"] = sk.profile_summary(wd / f"{name}.txt")
             print(f"{name}: worker {run['worker']['events_per_s']:,} events/s "
-                  f"({run['worker']['events_done']:,} events in {run['worker']['window_s']} s)", flush=True)
+                  f"({run['worker']['events_done']:,} events in {run['worker']['window_s']} s); µs per event by "
+                  f"its own timers: {run['worker'].get('worker_us_per_event')}", flush=True)
             worker = run["worker"]["events_per_s"]
             run["worker_to_aiokafka"] = round(worker / run["aiokafka"]["events_per_s"], 3)
             run["worker_to_faust"] = round(worker / run["faust"]["events_per_s"], 3)

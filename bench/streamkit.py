@@ -251,7 +251,27 @@ def track(settings_list: list[Settings], target: float, max_seconds: float, idle
     }
     if pids and span > 0:
         res["cpu_share"] = {k: round((cpu_last[k] - cpu_first[k]) / span, 2) for k in pids}
+    if n_last:
+        res["worker_us_per_event"] = stage_us_per_event(settings_list, n_last)
     return res
+
+
+_STAGE_RE = re.compile(r'^distillwatch_stage_seconds_sum\{stage="(\w+)"\} ([0-9.e+-]+)$', re.M)
+
+
+def stage_us_per_event(settings_list: list[Settings], events: float) -> dict[str, float]:
+    """Where the workers' time went, from their own histograms: the seconds of each stage (decode, detect,
+    state_write, emit) and of whole input messages (``message``: decode, detect and emit of one message, as
+    the agent times it), in µs per event processed. Everything else (Faust, the Kafka clients, the event
+    loop, the metrics of the stage timers themselves) is the rest of the wall time."""
+    total: dict[str, float] = {}
+    names = ["distillwatch_stage_seconds_sum", "distillwatch_message_process_seconds_sum"]
+    for s in settings_list:
+        text = metrics_text(s, names)
+        for stage, secs in _STAGE_RE.findall(text):
+            total[stage] = total.get(stage, 0.0) + float(secs)
+        total["message"] = total.get("message", 0.0) + sample(text, "distillwatch_message_process_seconds_sum")
+    return {k: round(v / events * 1e6, 1) for k, v in total.items()}
 
 
 def cpu_seconds(pid: int) -> float:
