@@ -447,6 +447,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         rejects: list[tuple[bytes | None, InvalidEvent, int | None]] = []
         reroute: dict[int, list[tuple[bytes, str]]] = {}
         now = time.time()
+        ctx = None
         for index, (data, ev) in enumerate(results):
             if type(ev) is InvalidEvent:
                 # a tombstone (null value) stays null in its dead-letter copy
@@ -465,7 +466,9 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
                     continue
                 reroute.setdefault(home, []).append((data, ev.account_id))
                 continue
-            process(ev, account_key, message, now, out)
+            if ctx is None:  # the partition's models: every event processed here is of this partition
+                ctx = contexts.get(message.partition)
+            process(ev, account_key, message, ctx, now, out)
         if out.valid or out.duplicate:
             stage["detect"].observe(time.perf_counter() - t1)
             metrics.processed_many(out.valid, out.duplicate, out.times, time.time())
@@ -502,7 +505,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             headers.extend((f"distillwatch-{k.replace('_', '-')}", v.encode()) for k, v in info.items())
         await dlq.send(key=message.key, value=data, headers=headers)
 
-    def process(ev, account_key: bytes, message, now: float, out: _Outcome) -> None:
+    def process(ev, account_key: bytes, message, ctx: PartitionContext, now: float, out: _Outcome) -> None:
         """One valid event of this partition's account through detection (synchronous: the caller sends
         what it produced once the message is done)."""
         partition = message.partition
@@ -516,7 +519,6 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             return
         alerts: list[dict] = []
         fps: list = []
-        ctx = contexts.get(partition)
         scored_at, change_ts = state.n_scored_at, state.change_ts
         if not detector.process(state, ev, alerts, ctx, fps):
             out.duplicate += 1
