@@ -301,6 +301,12 @@ def test_unknown_env_var_rejected(monkeypatch):
     assert "unknown" in str(info.value)
 
 
+def test_the_interpreted_switch_is_not_an_unknown_setting(monkeypatch):
+    """DISTILLWATCH_PURE_PYTHON is read by detectors at import, not a setting, and must not stop a worker."""
+    monkeypatch.setenv("DISTILLWATCH_PURE_PYTHON", "1")
+    assert load_settings().partitions == 8
+
+
 def test_config_env_var_is_not_unknown(monkeypatch, tmp_path):
     f = tmp_path / "s.toml"
     f.write_text("")
