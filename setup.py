@@ -10,10 +10,12 @@ the same alerts and states. ``DISTILLWATCH_NO_COMPILE=1`` at install time builds
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 # The hot path: what runs per event and per scoring (kept in step with detectors.COMPILED, which a test checks)
 COMPILED = ("carray", "state", "features", "text", "contract", "engine", "rules", "models", "hst", "pipeline")
@@ -47,12 +49,28 @@ class BuildExt(build_ext):
             )
 
 
+# An editable install (`pip install -e .`: setuptools' editable_wheel, or the legacy develop) or
+# `build_ext --inplace` builds into the source tree. Only then are the tree's earlier build artefacts
+# replaced; building a wheel from the tree (`pip install .`, `pip wheel .`) leaves them alone.
+IN_PLACE = bool({"editable_wheel", "develop"} & set(sys.argv[1:])) or (
+    "build_ext" in sys.argv[1:] and bool({"--inplace", "-i"} & set(sys.argv[1:])))
+
+class BuildPy(build_py):
+    """build_py without ``detectors/_build.py``: that file in the tree records the tree's own in-place
+    build, not this one (:class:`BuildExt` writes this build's, if it compiles anything)."""
+
+    def find_package_modules(self, package, package_dir):
+        return [m for m in super().find_package_modules(package, package_dir) if m[:2] != ("detectors", "_build")]
+
+
 ext_modules = []
-(HERE / "detectors" / "_build.py").unlink(missing_ok=True)  # a record of an earlier in-place build
+if IN_PLACE:  # the record of an earlier in-place build: rewritten only when this one has succeeded
+    (HERE / "detectors" / "_build.py").unlink(missing_ok=True)
 if os.environ.get("DISTILLWATCH_NO_COMPILE", "") not in ("", "0"):
-    for name in COMPILED:  # extensions an earlier in-place (editable) build left would still be imported
-        for built in (HERE / "detectors").glob(f"{name}.*.so"):
-            built.unlink()
+    if IN_PLACE:
+        for name in COMPILED:  # extensions an earlier in-place build left would still be imported
+            for built in (HERE / "detectors").glob(f"{name}.*.so"):
+                built.unlink()
 else:
     from Cython.Build import cythonize
 
@@ -71,4 +89,4 @@ else:
         # a * b + c into one FMA by default where the CPU has it, e.g. on aarch64)
         ext.extra_compile_args.append("-ffp-contract=off")
 
-setup(ext_modules=ext_modules, cmdclass={"build_ext": BuildExt})
+setup(ext_modules=ext_modules, cmdclass={"build_ext": BuildExt, "build_py": BuildPy})
