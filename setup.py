@@ -55,6 +55,7 @@ class BuildExt(build_ext):
 IN_PLACE = bool({"editable_wheel", "develop"} & set(sys.argv[1:])) or (
     "build_ext" in sys.argv[1:] and bool({"--inplace", "-i"} & set(sys.argv[1:])))
 
+
 class BuildPy(build_py):
     """build_py without ``detectors/_build.py``: that file in the tree records the tree's own in-place
     build, not this one (:class:`BuildExt` writes this build's, if it compiles anything)."""
