@@ -22,7 +22,8 @@ import sys
 
 if __name__ == "__main__" and len(sys.argv) >= 4 and sys.argv[1] == "--child":
     # The replay under callgrind. With a source root, its detectors package is imported instead of
-    # the installed one (setuptools' editable finder would take precedence: it is removed).
+    # the installed one (setuptools' editable finder would take precedence: it is removed). The loop is
+    # replay_throughput.full's, written out: importing that module imports the installed detectors.
     if len(sys.argv) == 5:
         sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
         sys.path.insert(0, sys.argv[4])

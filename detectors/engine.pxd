@@ -3,7 +3,7 @@ cimport cython
 
 cdef unsigned long long _MASK64
 cdef unsigned long long _IV[8]
-cdef unsigned char _SIGMA[192]
+cdef unsigned char _SIGMA[160]
 
 @cython.locals(h=cython.ulonglong[8], i=cython.Py_ssize_t, n=cython.Py_ssize_t, done=cython.Py_ssize_t,
                last=cython.bint, size=cython.Py_ssize_t)

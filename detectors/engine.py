@@ -102,7 +102,7 @@ _MASK64 = 0xFFFFFFFFFFFFFFFF
 #: BLAKE2b's initial state (RFC 7693 section 2.6).
 _IV = [0x6A09E667F3BCC908, 0xBB67AE8584CAA73B, 0x3C6EF372FE94F82B, 0xA54FF53A5F1D36F1,
        0x510E527FADE682D1, 0x9B05688C2B3E6C1F, 0x1F83D9ABFB41BD6B, 0x5BE0CD19137E2179]
-#: Its message schedule, the 10 permutations and the first two again for rounds 10 and 11 (section 2.7).
+#: Its message schedule: the 10 permutations, round r using permutation r mod 10 (section 2.7).
 _SIGMA = [
     0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
     14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3,
@@ -114,8 +114,6 @@ _SIGMA = [
     13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10,
     6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5,
     10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0,
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
-    14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3,
 ]  # fmt: skip
 
 
@@ -157,7 +155,7 @@ def _blake2b_compress(h, data: bytes, at: int, size: int, counter: int, last: bo
     if last:
         v[14] ^= _MASK64
     for r in range(12):
-        s = r * 16
+        s = (r % 10) * 16
         _g(v, 0, 4, 8, 12, m[_SIGMA[s]], m[_SIGMA[s + 1]])
         _g(v, 1, 5, 9, 13, m[_SIGMA[s + 2]], m[_SIGMA[s + 3]])
         _g(v, 2, 6, 10, 14, m[_SIGMA[s + 4]], m[_SIGMA[s + 5]])

@@ -113,13 +113,11 @@ def _faust_settings(settings: Settings) -> dict:
 class _Outcome:
     """What the events of one input message did, for the metrics and sends that follow it."""
 
-    __slots__ = ("valid", "duplicate", "times", "newest", "emits")
+    __slots__ = ("duplicate", "times", "emits")
 
     def __init__(self) -> None:
-        self.valid = 0
         self.duplicate = 0
-        self.times: list[float] = []  # event time of each valid event
-        self.newest = -math.inf  # the newest event time processed
+        self.times: list[float] = []  # event time of each valid event processed
         self.emits: list[tuple[bytes, list[dict], list]] = []  # (account key, alerts, fingerprints)
 
 
@@ -469,11 +467,12 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             if ctx is None:  # the partition's models: every event processed here is of this partition
                 ctx = contexts.get(message.partition)
             process(ev, account_key, message, ctx, now, out)
-        if out.valid or out.duplicate:
+        if out.times or out.duplicate:
             stage["detect"].observe(time.perf_counter() - t1)
-            metrics.processed_many(out.valid, out.duplicate, out.times, time.time())
-            if out.newest > newest[0]:
-                newest[0] = out.newest
+            metrics.processed_many(len(out.times), out.duplicate, out.times, time.time())
+            latest = max(out.times, default=-math.inf)
+            if latest > newest[0]:
+                newest[0] = latest
         for account_key, alerts, fps in out.emits:
             t3 = time.perf_counter()
             await emit(account_key, alerts, fps)
@@ -528,13 +527,9 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         else:
             state.input_offset = message.offset
         states.changed(account_key, state, partition)  # to the table at the next offset commit
-        out.valid += 1
-        ts = ev.ts
-        out.times.append(ts)
-        if ts > out.newest:
-            out.newest = ts
+        out.times.append(ev.ts)
         if actions is not None:
-            actions.seen(ev.account_id, ts, now)  # the circuit breaker's count of active accounts
+            actions.seen(ev.account_id, ev.ts, now)  # the circuit breaker's count of active accounts
         metrics.scoring(state, scored_at, change_ts, partition, min_events)
         if alerts or fps:
             out.emits.append((account_key, alerts, fps))
