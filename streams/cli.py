@@ -265,16 +265,27 @@ def cmd_worker(args) -> int:
             "'distillwatch broker' runs an embedded one for local use"
         )
     _setup_logging(settings.log_level)
-    from faust import Worker
-
     from .app import build_app
     from .topics import ensure_topics
 
     ensure_topics(settings)
     comps = build_app(settings)
-    worker = Worker(comps.app, loglevel=settings.log_level, quiet=True)
-    worker.execute_from_commandline()
+    new_worker(comps.app, settings.log_level).execute_from_commandline()
     return 0
+
+
+def new_worker(app, log_level: str):
+    """Faust's worker for ``app``, logging at ``log_level`` and nothing below it.
+
+    Faust's start-up spinner, at levels warning and error, sets the root logger to DEBUG for the worker's
+    whole life (each record turns the spinner): every debug call of aiokafka, Faust and mode then builds a
+    record that the handler drops, about 3 % of a busy worker's time. The worker runs without it.
+    """
+    from faust import Worker
+
+    worker = Worker(app, loglevel=log_level, quiet=True)
+    worker.spinner = None
+    return worker
 
 
 def cmd_replay(args) -> int:

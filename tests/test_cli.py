@@ -197,3 +197,26 @@ def test_console_script_as_subprocess(tmp_path):
     r = subprocess.run([str(script), "frobnicate"], env=_env(), capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert "invalid choice" in r.stderr
+
+
+@pytest.mark.parametrize("level", ["warning", "error", "info"])
+def test_worker_logs_nothing_below_its_level(level):
+    """Faust's start-up spinner would set the root logger to DEBUG at levels warning and error (every
+    aiokafka debug call then builds a record); the worker keeps the level it is given."""
+    import logging
+
+    import faust
+
+    from streams.cli import new_worker
+
+    root = logging.getLogger()
+    saved = root.level, root.handlers[:]
+    try:
+        worker = new_worker(faust.App("test-cli-logging", broker="kafka://127.0.0.1:1"), level)
+        worker._setup_logging()  # what the worker runs first thing when it starts
+        assert root.level == getattr(logging, level.upper())
+        assert not logging.getLogger("aiokafka.conn").isEnabledFor(logging.DEBUG)
+        assert not any(type(h).__name__ == "SpinnerHandler" for h in root.handlers)
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
