@@ -214,7 +214,8 @@ class _Consumer(_faust_aiokafka.Consumer):
 
 
 class _Producer(_faust_aiokafka.Producer):
-    """Faust's producer, keeping the records queued by table writes until the broker acknowledges them."""
+    """Faust's producer, keeping the records queued through its send buffer (table writes, alerts,
+    fingerprints, re-keyed events) until the broker acknowledges them."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -324,6 +325,11 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     metrics.watch_faust(app, (settings.input_topic, rekey_name, evidence_name, labels_name))
     clusters = ClusterTracker(detector.coordination.min_members, detector.coordination.window_seconds)
 
+    # Alerts, fingerprints and re-keyed events go through Faust's send buffer (``send_soon``), not ``await
+    # topic.send``: with one record per producer batch (tansu) a send waits until the partition's previous
+    # batch has left, one broker round trip, and the agent with it. Their delivery is still awaited before
+    # the next offset commit (_Producer.delivered), like the changelog's.
+
     async def emit(account_key: bytes, alerts: list[dict], fps: list) -> None:
         for alert in alerts:
             metrics.alert(alert)
@@ -331,7 +337,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
                 "alert %s account=%s severity=%s status=%s score=%.3f",
                 alert["alert_id"], alert["account_id"], alert["severity"], alert["status"], alert["score"],
             )
-            await alerts_topic.send(key=account_key, value=orjson.dumps(alert))
+            alerts_topic.send_soon(key=account_key, value=orjson.dumps(alert))
             # [actions] hook: rate-limit ladder for this alert
             if actions is not None:
                 decision = await actions.handle(alert)
@@ -343,7 +349,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
                 alertmanager.on_alert(account_key, alert)
         for fp in fps:
             metrics.fingerprints.inc()
-            await fingerprints_topic.send(key=fp.key, value=orjson.dumps(fp.to_dict()))
+            fingerprints_topic.send_soon(key=fp.key, value=orjson.dumps(fp.to_dict()))
 
     async def handle_evidence(message) -> None:
         try:
@@ -483,9 +489,9 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             # one message per target partition: a batch stays a batch on the re-key topic
             metrics.rekeyed.inc(len(items))
             if len(items) == 1:
-                await rekey.send(key=items[0][1].encode(), value=items[0][0], partition=home)
+                rekey.send_soon(key=items[0][1].encode(), value=items[0][0], partition=home)
             else:  # in the input format, so the re-key topic reads like the input topic
-                await rekey.send(key=None, value=join([data for data, _ in items]), partition=home)
+                rekey.send_soon(key=None, value=join([data for data, _ in items]), partition=home)
 
     async def reject(message, data: bytes | None, exc: InvalidEvent, index: int | None) -> None:
         metrics.rejected(exc)
