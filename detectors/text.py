@@ -139,10 +139,32 @@ def re2_ascii(pattern: str) -> str:
     return "".join(out)
 
 
+def _re2_program(pattern: str):
+    """``pattern`` as a bare RE2 program that only says whether it matches (no capture groups).
+
+    google-re2's ``re2.compile`` wraps the same program in Python that maps UTF-8 offsets back to string
+    positions and builds a match object on every search; a yes/no on ASCII bytes needs none of that
+    (1.0 µs per prompt instead of 2.3).
+    """
+    options = re2.Options()
+    options.never_capture = True
+    program = re2._re2.RE2(pattern.encode(), options)
+    if not program.ok():
+        raise ValueError(f"RE2 rejects the pattern: {program.error()}")
+    return program
+
+
 #: :data:`_ASCII_RE` compiled by RE2 (google-re2), for ASCII text: an automaton that reads the text once,
 #: ten times faster than ``re`` trying 45 alternatives at every position. tests/test_detectors.py checks
 #: that it finds what ``re`` finds, on generated matches and on random text.
-_ASCII_RE2 = re2.compile(re2_ascii(_ASCII_RE.pattern))
+_ASCII_RE2 = _re2_program(re2_ascii(_ASCII_RE.pattern))
+_UNANCHORED = re2._re2.RE2.Anchor.UNANCHORED
+
+
+def re2_finds(text: str) -> bool:
+    """True when :data:`_ASCII_RE2` matches somewhere in ``text``, which must be ASCII."""
+    data = text.encode("ascii")
+    return _ASCII_RE2.Match(_UNANCHORED, data, 0, len(data))[0][0] >= 0
 
 
 def elicits_reasoning(text: str | None) -> bool:
@@ -156,5 +178,5 @@ def elicits_reasoning(text: str | None) -> bool:
         text = text[:SCAN_CHARS] + "\n" + text[-SCAN_CHARS:]
     low = text.casefold()
     if low.isascii():
-        return _ASCII_RE2.search(low) is not None
+        return re2_finds(low)
     return _ELICITATION_RE.search(low) is not None
