@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,8 +212,15 @@ class ActivityWindow:
         self._last: OrderedDict[str, float] = OrderedDict()
 
     def see(self, account_id: str, ts: float) -> None:
-        prev = self._last.pop(account_id, None)
-        self._last[account_id] = ts if prev is None else max(prev, ts)
+        self.see_many((account_id,), (ts,))
+
+    def see_many(self, accounts: Sequence[str], times: Sequence[float]) -> None:
+        """``see`` each account at its time, in order (one call per message of a busy worker)."""
+        last = self._last
+        pop = last.pop
+        for account_id, ts in zip(accounts, times, strict=True):
+            prev = pop(account_id, None)
+            last[account_id] = ts if prev is None or ts > prev else prev
 
     def count(self, now: float) -> int:
         cutoff = now - self.window
@@ -236,8 +244,13 @@ class CircuitBreaker:
 
     def seen(self, account_id: str, ts: float) -> None:
         """An event of ``account_id`` at ``ts``: the account is active."""
-        self.active.see(account_id, ts)
-        self.now = max(self.now, ts)
+        self.seen_many((account_id,), (ts,))
+
+    def seen_many(self, accounts: Sequence[str], times: Sequence[float]) -> None:
+        """Events of ``accounts`` at ``times`` (as many), in order."""
+        if times:
+            self.active.see_many(accounts, times)
+            self.now = max(self.now, max(times))
 
     def demand(self, account_id: str, ts: float) -> dict | None:
         """The ladder wants to act on the account; returns a state record when the breaker flips."""
@@ -306,9 +319,18 @@ class ActionPolicy:
         self.breaker = CircuitBreaker(self.breaker_config)
         self.active: dict[str, _Active] = {}  # account -> its unexpired throttle or block
 
-    def seen(self, account_id: str, ts: float) -> None:
-        """Every valid event: keeps the breaker's count of active accounts."""
-        self.breaker.seen(account_id, ts)
+    def seen(self, account_id: str, ts: float, now: float | None = None) -> None:
+        """Every valid event: keeps the breaker's count of active accounts (``now``: see :meth:`seen_many`)."""
+        self.seen_many((account_id,), (ts,), now)
+
+    def seen_many(self, accounts: Sequence[str], times: Sequence[float], now: float | None = None) -> None:
+        """Valid events of ``accounts`` at ``times``, in order. With the wall-clock time ``now``, events
+        more than ``max_lag_seconds`` ahead of it are left out: a far-future event time would expire
+        every other account from the breaker's window."""
+        if now is not None and times and max(times) - now > self.max_lag_seconds:
+            keep = [i for i, ts in enumerate(times) if ts - now <= self.max_lag_seconds]
+            accounts, times = [accounts[i] for i in keep], [times[i] for i in keep]
+        self.breaker.seen_many(accounts, times)
 
     def tick(self, now: float | None = None) -> dict | None:
         """Periodic: drops expired actions and lets the breaker close as event time moves on."""

@@ -93,10 +93,10 @@ class Actions:
                  settings.actions_topic, "shadow mode" if settings.actions_shadow else "ENFORCING",
                  len(settings.webhook_urls), len(self.policy.allowlist))
 
-    def seen(self, account_id: str, ts: float, now: float | None = None) -> None:
-        """An event of the account at ``ts`` (``now``: the wall clock, when the caller has read it)."""
-        if ts - (time.time() if now is None else now) <= self.policy.max_lag_seconds:
-            self.policy.seen(account_id, ts)  # (a far-future event time would empty the window)
+    def seen_many(self, accounts: list[str], times: list[float], now: float | None = None) -> None:
+        """Valid events of ``accounts`` at ``times``, in order (``now``: the wall clock, when the caller
+        has read it; far-future event times are left out)."""
+        self.policy.seen_many(accounts, times, time.time() if now is None else now)
 
     def health(self, event_ts: float) -> Health:
         """Fail-open inputs, from the worker's own view of itself."""

@@ -113,11 +113,12 @@ def _faust_settings(settings: Settings) -> dict:
 class _Outcome:
     """What the events of one input message did, for the metrics and sends that follow it."""
 
-    __slots__ = ("duplicate", "times", "emits")
+    __slots__ = ("duplicate", "times", "accounts", "emits")
 
     def __init__(self) -> None:
         self.duplicate = 0
         self.times: list[float] = []  # event time of each valid event processed
+        self.accounts: list[str] = []  # and its account
         self.emits: list[tuple[bytes, list[dict], list]] = []  # (account key, alerts, fingerprints)
 
 
@@ -450,7 +451,6 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         out = _Outcome()
         rejects: list[tuple[bytes | None, InvalidEvent, int | None]] = []
         reroute: dict[int, list[tuple[bytes, str]]] = {}
-        now = time.time()
         ctx = None
         for index, (data, ev) in enumerate(results):
             if type(ev) is InvalidEvent:
@@ -472,13 +472,16 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
                 continue
             if ctx is None:  # the partition's models: every event processed here is of this partition
                 ctx = contexts.get(message.partition)
-            process(ev, account_key, message, ctx, now, out)
+            process(ev, account_key, message, ctx, out)
         if out.times or out.duplicate:
             stage["detect"].observe(time.perf_counter() - t1)
-            metrics.processed_many(len(out.times), out.duplicate, out.times, time.time())
+            now = time.time()
+            metrics.processed_many(len(out.times), out.duplicate, out.times, now)
             latest = max(out.times, default=-math.inf)
             if latest > newest[0]:
                 newest[0] = latest
+            if actions is not None:  # the circuit breaker's count of active accounts
+                actions.seen_many(out.accounts, out.times, now)
         for account_key, alerts, fps in out.emits:
             t3 = time.perf_counter()
             await emit(account_key, alerts, fps)
@@ -510,7 +513,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             headers.extend((f"distillwatch-{k.replace('_', '-')}", v.encode()) for k, v in info.items())
         await dlq.send(key=message.key, value=data, headers=headers)
 
-    def process(ev, account_key: bytes, message, ctx: PartitionContext, now: float, out: _Outcome) -> None:
+    def process(ev, account_key: bytes, message, ctx: PartitionContext, out: _Outcome) -> None:
         """One valid event of this partition's account through detection (synchronous: the caller sends
         what it produced once the message is done)."""
         partition = message.partition
@@ -534,8 +537,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             state.input_offset = message.offset
         states.changed(account_key, state, partition)  # to the table at the next offset commit
         out.times.append(ev.ts)
-        if actions is not None:
-            actions.seen(ev.account_id, ev.ts, now)  # the circuit breaker's count of active accounts
+        out.accounts.append(ev.account_id)
         metrics.scoring(state, scored_at, change_ts, partition, min_events)
         if alerts or fps:
             out.emits.append((account_key, alerts, fps))

@@ -244,6 +244,35 @@ def test_breaker_hysteresis_keeps_it_open_between_the_shares():
     assert p.tick(T0 + 2)["state"] == "closed"
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([f"a{i}" for i in range(8)]), st.floats(-900, 900)), max_size=60),
+       st.integers(1, 20))
+def test_seen_many_is_seen_one_by_one(events, chunk):
+    """The worker reports a message's events at once: the breaker's window (which accounts, each at its
+    latest time, in order of last sighting) and clock end as they would one event at a time."""
+    cfg = BreakerConfig(window_seconds=300, min_active_accounts=1)
+    one, many = policy(breaker_config=cfg), policy(breaker_config=cfg)
+    for a, t in events:
+        one.seen(a, T0 + t)
+    for i in range(0, len(events), chunk):
+        part = events[i : i + chunk]
+        many.seen_many([a for a, _ in part], [T0 + t for _, t in part])
+    assert list(many.breaker.active._last.items()) == list(one.breaker.active._last.items())
+    assert many.breaker.now == one.breaker.now
+    assert many.breaker.active.count(T0) == one.breaker.active.count(T0)
+
+
+def test_seen_many_leaves_out_event_times_far_ahead_of_the_wall_clock():
+    """An event stamped far in the future would push every other account out of the breaker's window."""
+    p = policy(breaker_config=BreakerConfig(window_seconds=600), max_lag_seconds=300)
+    p.seen_many(["a", "b", "c"], [T0, T0 + 10_000, T0 + 299], now=T0)
+    assert sorted(p.breaker.active._last) == ["a", "c"] and p.breaker.now == T0 + 299
+    p.seen_many(["d"], [T0 + 10_000], now=T0)
+    assert "d" not in p.breaker.active._last and p.breaker.active.count(p.breaker.now) == 2
+    p.seen("e", T0 + 301, now=T0)
+    assert "e" not in p.breaker.active._last
+
+
 def test_breaker_cannot_trip_in_a_small_population():
     p = policy(breaker_config=BreakerConfig(min_active_accounts=20))
     for i in range(10):
