@@ -1,7 +1,7 @@
 """A bare Faust agent that only decodes: the floor of any Faust worker on this machine.
 
 Started by ``bench/stream_throughput.py`` (through :func:`streamkit.faust_decode`) as
-``python bench/faust_bare.py worker -l warn`` with ``BENCH_*`` variables. Same
+``python bench/faust_bare.py worker -l info`` with ``BENCH_*`` variables. Same
 Faust settings as the distillwatch worker where they matter to consuming (raw bytes,
 earliest offsets, session timeout), no tables. It iterates ``stream.events()`` as the
 worker's ``detect`` agent does, runs ``decode_message`` on each value, and when it

@@ -322,7 +322,9 @@ def faust_decode(bootstrap: str, topic: str, partitions: int, events: int, workd
                BENCH_EVENTS=str(events), BENCH_OUT=str(out), BENCH_APP_ID=f"bare-{uuid.uuid4().hex[:8]}",
                BENCH_DATADIR=str(workdir / "faust-bare"), BENCH_WEB_PORT=str(free_port()))
     log = open(workdir / "faust-bare.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "faust_bare.py"), "worker", "-l", "warn"],
+    # -l info, not warn: at warn and error Faust's start-up spinner sets the root logger to DEBUG, and every
+    # debug call of aiokafka and Faust then builds a record (the distillwatch worker runs without it)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "faust_bare.py"), "worker", "-l", "info"],
                             env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True)
     try:
