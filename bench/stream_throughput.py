@@ -1,6 +1,6 @@
 """Stream throughput of one distillwatch worker against a bare aiokafka loop and a bare Faust agent.
 
-    .venv/bin/python bench/stream_throughput.py [--events 100000] [--batch 100] [--worker-seconds 40]
+    .venv/bin/python bench/stream_throughput.py [--events 100000] [--batch 100] [--worker-seconds 40] [--rounds 1]
 
 Starts one embedded tansu broker (memory storage) and, before any timing, fills one
 input topic per message shape with the same simulated events (``settings.partitions``
@@ -24,6 +24,10 @@ unless ``--producer-max-batch-size``), whose progress is read from
 counted), with its and the broker's CPU share. Nothing is pinned: broker, producer and
 consumer share the machine's CPUs, as in production on one host. Prints a table and
 writes ``bench/results/stream_throughput.json`` (``--result NAME``: ``NAME.json``).
+
+A shared host can change speed within minutes, and the three measurements of a shape run one
+after another. ``--rounds N`` measures each shape N times in turn (a new worker app each round,
+same input topic) and reports the median of each rate and of each round's own ratios.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -64,6 +69,9 @@ def main() -> None:
     ap.add_argument("--worker-seconds", type=float, default=40.0, help="longest timed window of a worker run")
     ap.add_argument("--result", default="stream_throughput", help="name of the result file in bench/results/")
     ap.add_argument("--only", nargs="*", help="message shapes to run (default: all)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure each shape this many times in turn (aiokafka, Faust, worker, again); the figures "
+                    "and verdicts are then medians, the ratios each round's own")
     ap.add_argument("--producer-max-batch-size", type=int, default=1,
                     help="the worker's Faust producer batch size, bytes: 1 is what distillwatch sets for tansu "
                     "(changelog recovery needs it); larger values show what that costs")
@@ -71,6 +79,8 @@ def main() -> None:
                     help="also sample each worker with py-spy during its window (slows it a little; the own and "
                     "inclusive time of the top functions go into the result file)")
     args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
     res: dict = {"machine": sk.machine(), "command": "python bench/stream_throughput.py " + " ".join(sys.argv[1:])}
     events = sk.simulated_events(args.events)
     res["events"] = len(events)
@@ -90,27 +100,16 @@ def main() -> None:
             print(f"produced {name}: {sent:,} messages in {runs[name]['produce_s']} s", flush=True)
         for name, run in runs.items():
             settings = run.pop("settings")
-            run["aiokafka"] = sk.aiokafka_decode(broker.bootstrap, settings.input_topic, run["messages"])
-            print(f"{name}: bare aiokafka {run['aiokafka']['events_per_s']:,} events/s", flush=True)
-            run["faust"] = sk.faust_decode(broker.bootstrap, settings.input_topic, settings.partitions, len(events),
-                                           wd)
-            print(f"{name}: bare Faust agent {run['faust']['events_per_s']:,} events/s", flush=True)
-            with sk.Workers(wd) as workers:
-                w = workers.start(settings)
-                spy = sk.start_profile(w.proc.pid, args.worker_seconds, wd / f"{name}.txt") if args.profile else None
-                run["worker"] = sk.track([settings], len(events), args.worker_seconds,
-                                         pids={"worker": w.proc.pid, "broker": broker.pid})
-                run["worker"]["rss_bytes"] = sk.rss_bytes(w.proc.pid)
-                if spy is not None:
-                    spy.send_signal(signal.SIGINT)  # py-spy writes what it has on Ctrl-C
-                    spy.wait()
-                    run["profile"] = sk.profile_summary(wd / f"{name}.txt")
-            print(f"{name}: worker {run['worker']['events_per_s']:,} events/s "
-                  f"({run['worker']['events_done']:,} events in {run['worker']['window_s']} s); µs per event by "
-                  f"its own timers: {run['worker'].get('worker_us_per_event')}", flush=True)
-            worker = run["worker"]["events_per_s"]
-            run["worker_to_aiokafka"] = round(worker / run["aiokafka"]["events_per_s"], 3)
-            run["worker_to_faust"] = round(worker / run["faust"]["events_per_s"], 3)
+            rounds = []
+            for k in range(args.rounds):
+                if k:  # the same input topic; a new app, so new state and output topics
+                    settings = sk.bench_settings(broker.bootstrap, wd, tag=f"{name}-{os.getpid()}-r{k}",
+                                                 input_topic=settings.input_topic,
+                                                 producer_max_batch_size=args.producer_max_batch_size)
+                    ensure_topics(settings)
+                label = f"{name}" + (f" (round {k + 1} of {args.rounds})" if args.rounds > 1 else "")
+                rounds.append(measure(label, broker, settings, run["messages"], len(events), wd, args))
+            run.update(summarise_rounds(rounds))
         res["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     res["runs"] = runs
     res["targets"] = verdicts(runs)
@@ -124,6 +123,47 @@ def main() -> None:
     print()
     for t in res["targets"]:
         print(f"{'PASS' if t['pass'] else 'FAIL'}  {t['target']}: {t['measured']}")
+
+
+def measure(label: str, broker, settings, messages: int, events: int, wd: Path, args) -> dict:
+    """One round on a shape's topic: the bare aiokafka loop, the bare Faust agent and the worker, in turn."""
+    r: dict = {}
+    r["aiokafka"] = sk.aiokafka_decode(broker.bootstrap, settings.input_topic, messages)
+    print(f"{label}: bare aiokafka {r['aiokafka']['events_per_s']:,} events/s", flush=True)
+    r["faust"] = sk.faust_decode(broker.bootstrap, settings.input_topic, settings.partitions, events, wd)
+    print(f"{label}: bare Faust agent {r['faust']['events_per_s']:,} events/s", flush=True)
+    with sk.Workers(wd) as workers:
+        w = workers.start(settings)
+        trace = wd / f"{settings.app_id}.txt"
+        spy = sk.start_profile(w.proc.pid, args.worker_seconds, trace) if args.profile else None
+        r["worker"] = sk.track([settings], events, args.worker_seconds, pids={"worker": w.proc.pid, "broker": broker.pid})
+        r["worker"]["rss_bytes"] = sk.rss_bytes(w.proc.pid)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes what it has on Ctrl-C
+            spy.wait()
+            r["profile"] = sk.profile_summary(trace)
+    print(f"{label}: worker {r['worker']['events_per_s']:,} events/s "
+          f"({r['worker']['events_done']:,} events in {r['worker']['window_s']} s); µs per event by "
+          f"its own timers: {r['worker'].get('worker_us_per_event')}", flush=True)
+    worker = r["worker"]["events_per_s"]
+    r["worker_to_aiokafka"] = round(worker / r["aiokafka"]["events_per_s"], 3)
+    r["worker_to_faust"] = round(worker / r["faust"]["events_per_s"], 3)
+    return r
+
+
+def summarise_rounds(rounds: list[dict]) -> dict:
+    """A shape's figures over its rounds: one round as it is; several as the median of each rate and of
+    each round's own ratios (the loops and the worker of one round ran back to back, so the host's speed
+    changes between rounds cancel out of its ratios), every round kept under ``rounds``."""
+    if len(rounds) == 1:
+        return dict(rounds[0])
+    med = statistics.median
+    out: dict = {"rounds": rounds}
+    for k in ("aiokafka", "faust", "worker"):
+        out[k] = {"events_per_s": round(med(r[k]["events_per_s"] for r in rounds)), "median_of_rounds": len(rounds)}
+    for k in ("worker_to_aiokafka", "worker_to_faust"):
+        out[k] = round(med(r[k] for r in rounds), 3)
+    return out
 
 
 def verdicts(runs: dict) -> list[dict]:

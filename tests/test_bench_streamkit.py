@@ -121,3 +121,24 @@ def test_balanced_placement_keeps_the_events_and_fills_the_partitions_evenly():
     assert max(loads.values()) <= len(events) / 8 + busiest_account
     raw_loads = Counter(partition_for(a.encode(), 8) for a, _ in events)
     assert max(loads.values()) < max(raw_loads.values())  # the murmur2 placement of the simulated ids is skewed
+
+
+def test_rounds_give_medians_of_rates_and_of_each_rounds_own_ratios():
+    """bench/stream_throughput.py --rounds: a host that speeds up between rounds must not mix one round's bare
+    loop with another's worker; the ratio reported is the median of the rounds' own ratios."""
+    from bench.stream_throughput import summarise_rounds
+
+    def rnd(aio, faust, worker):
+        return {"aiokafka": {"events_per_s": aio}, "faust": {"events_per_s": faust},
+                "worker": {"events_per_s": worker, "cpu_share": {}},
+                "worker_to_aiokafka": round(worker / aio, 3), "worker_to_faust": round(worker / faust, 3)}
+
+    one = rnd(100_000, 10_000, 7_000)
+    assert summarise_rounds([one]) == one  # a single round as it was
+    rounds = [rnd(100_000, 10_000, 7_000), rnd(200_000, 20_000, 15_000), rnd(120_000, 9_000, 8_000)]
+    out = summarise_rounds(rounds)
+    assert out["rounds"] == rounds
+    assert out["worker"]["events_per_s"] == 8_000 and out["faust"]["events_per_s"] == 10_000
+    assert out["aiokafka"]["events_per_s"] == 120_000 and out["worker"]["median_of_rounds"] == 3
+    assert out["worker_to_faust"] == 0.75  # rounds: 0.7, 0.75, 0.889 (not 8,000 / 10,000 = 0.8)
+    assert out["worker_to_aiokafka"] == 0.07  # rounds: 0.07, 0.075, 0.067
