@@ -41,29 +41,63 @@ def test_processing_lag_is_nan_before_any_event_then_grows_with_the_wall_clock()
     assert _value(m, "distillwatch_event_lag_seconds_count") == 2
 
 
-def test_batch_histogram_takes_many_observations_as_observe_takes_each():
+def test_loop_histogram_counts_as_client_pythons_histogram_one_by_one_and_in_batches():
     import random
 
-    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-    from streams.metrics import BatchHistogram
+    from streams.metrics import LoopHistogram
 
     rng = random.Random(4)
     values = [rng.choice([0.0, 0.05, 0.1, 1.0, 3600.0, 1e9, -1.0]) for _ in range(200)]
     values += [rng.expovariate(0.5) for _ in range(2000)] + [math.nan]
-    one, many = CollectorRegistry(), CollectorRegistry()
-    h1 = BatchHistogram("lag_seconds", "h", buckets=(0.05, 0.1, 1, 10, 3600), registry=one)
-    h2 = BatchHistogram("lag_seconds", "h", buckets=(0.05, 0.1, 1, 10, 3600), registry=many)
+    stock, one, many = CollectorRegistry(), CollectorRegistry(), CollectorRegistry()
+    h0 = Histogram("lag_seconds", "h", buckets=(0.05, 0.1, 1, 10, 3600), registry=stock)
+    h1 = LoopHistogram("lag_seconds", "h", buckets=(0.05, 0.1, 1, 10, 3600), registry=one)
+    h2 = LoopHistogram("lag_seconds", "h", buckets=(0.05, 0.1, 1, 10, 3600), registry=many)
     for v in values:
+        h0.observe(v)
         h1.observe(v)
     h2.observe_many(values[:1000])
     h2.observe_many([])
     h2.observe_many(values[1000:])
-    buckets = [s for s in one.collect() for s in s.samples if s.name.endswith(("_bucket", "_count"))]
-    assert [(s.labels, s.value) for s in buckets] == [
-        (s.labels, s.value) for s in many.collect() for s in s.samples if s.name.endswith(("_bucket", "_count"))]
-    assert len(buckets) == 7 and buckets[-1].value == len(values) - 1  # the NaN is counted in no bucket
-    assert b"lag_seconds_sum" in generate_latest(many)
+
+    def samples(registry):
+        return [(s.name, s.labels, s.value) for m in registry.collect() for s in m.samples
+                if not s.name.endswith(("_created", "_sum"))]
+
+    assert samples(one) == samples(stock) == samples(many)
+    assert len(samples(stock)) == 7 and samples(stock)[-1][2] == len(values) - 1  # the NaN is in no bucket
+    for registry in (stock, one, many):  # the NaN is in the sum, as client_python has it
+        assert math.isnan(registry.get_sample_value("lag_seconds_sum"))
+        assert b"lag_seconds_sum" in generate_latest(registry)
+    finite = CollectorRegistry()
+    LoopHistogram("lag_seconds", "h", buckets=(1,), registry=finite).observe_many(values[:-1])
+    assert finite.get_sample_value("lag_seconds_sum") == pytest.approx(math.fsum(values[:-1]))
+
+
+def test_loop_counter_and_gauge_keep_client_pythons_rules_without_its_lock():
+    from prometheus_client import CollectorRegistry
+
+    from streams.metrics import LoopCounter, LoopGauge, LoopHistogram
+
+    r = CollectorRegistry()
+    c = LoopCounter("things", "t", ["outcome"], registry=r)
+    g = LoopGauge("level", "l", registry=r)
+    h = LoopHistogram("took_seconds", "s", ["stage"], buckets=(1, 2), registry=r)
+    c.labels("a").inc()
+    c.labels("a").inc(2.5)
+    g.set(7)
+    g.inc(1)
+    h.labels("x").observe(1.5)
+    assert r.get_sample_value("things_total", {"outcome": "a"}) == 3.5
+    assert r.get_sample_value("level") == 8
+    assert r.get_sample_value("took_seconds_bucket", {"stage": "x", "le": "1.0"}) == 0
+    assert r.get_sample_value("took_seconds_bucket", {"stage": "x", "le": "2.0"}) == 1
+    with pytest.raises(ValueError):  # counters only go up
+        c.labels("a").inc(-1)
+    with pytest.raises(ValueError):  # a family with labels is not observed itself
+        h.observe(1.0)
 
 
 def test_processed_many_counts_a_message_of_events():
