@@ -299,7 +299,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     stage = metrics.stage
     # live states, written to the table once per offset commit
     states = AccountStates(detector, table, settings.input_topic, parts, settings.state_cache_accounts,
-                           on_write=metrics.state_bytes.observe, on_flush=stage["state_write"].observe)
+                           on_write=metrics.state_bytes.observe_later, on_flush=stage["state_write"].observe)
     contexts_table = raw_table(CONTEXT_TABLE)  # b"p<N>" -> PartitionContext bytes (models, baselines)
     fingerprint_table = raw_table(FINGERPRINT_TABLE)  # fingerprint -> FingerprintIndex bytes
     history = AlertHistory(raw_table(HISTORY_TABLE))  # account id -> its last alerts (explain view)
@@ -441,7 +441,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         t0 = time.perf_counter()
         decoded = decode_message(value)  # one record, or several (a batch, an OTLP request, LiteLLM lines)
         t1 = time.perf_counter()
-        stage["decode"].observe(t1 - t0)
+        stage["decode"].observe_later(t1 - t0)
         if decoded.skipped:
             skipped.inc(decoded.skipped)
         results = decoded.items
@@ -474,7 +474,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
                 ctx = contexts.get(message.partition)
             process(ev, account_key, message, ctx, out)
         if out.times or out.duplicate:
-            stage["detect"].observe(time.perf_counter() - t1)
+            stage["detect"].observe_later(time.perf_counter() - t1)
             now = time.time()
             metrics.processed_many(len(out.times), out.duplicate, out.times, now)
             latest = max(out.times, default=-math.inf)
@@ -485,7 +485,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         for account_key, alerts, fps in out.emits:
             t3 = time.perf_counter()
             await emit(account_key, alerts, fps)
-            stage["emit"].observe(time.perf_counter() - t3)
+            stage["emit"].observe_later(time.perf_counter() - t3)
         for data, exc, index in rejects:
             await reject(message, data, exc, index)
         for home, items in reroute.items():
@@ -547,7 +547,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         async for event in stream.events():
             t0 = time.perf_counter()
             await handle(event.message)
-            metrics.process_seconds.observe(time.perf_counter() - t0)
+            metrics.process_seconds.observe_later(time.perf_counter() - t0)
 
     @app.agent(fingerprints_topic, name="coordinate")
     async def coordinate(stream):

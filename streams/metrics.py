@@ -313,7 +313,7 @@ class Metrics:
         if duplicate:
             self.duplicate.inc(duplicate)
         if event_times:
-            self.event_lag.observe_many([now - ts if now > ts else 0.0 for ts in event_times])
+            self.event_lag.observe_many_later([now - ts if now > ts else 0.0 for ts in event_times])
             self.last_processed_ts.set(now)
             newest = max(event_times)
             if not newest <= self._newest_event_ts:
@@ -326,7 +326,7 @@ class Metrics:
         scoring of a mature account, a detected behaviour change. Read from the
         state so the pure detectors need no hook."""
         if state.n_scored_at != n_scored_at and state.n >= min_events:
-            self.scores.observe(state.last_score)
+            self.scores.observe_later(state.last_score)
         if state.change_ts != change_ts and not math.isnan(state.change_ts):
             self.behaviour_changes.labels(str(partition)).inc()
 
@@ -404,12 +404,22 @@ class LoopHistogram(Histogram):
     """client_python's Histogram with :class:`_LoopValue` (change it on the event-loop thread only),
     its bucket found by bisection, and a batch of observations taken at once as if each had been
     observed in turn (the worker observes the lag of every event, up to ~10,000 in one message).
-    tests/test_metrics.py checks both against client_python's own Histogram."""
+
+    :meth:`observe_later` and :meth:`observe_many_later` only keep the amounts; they go into the
+    buckets at the next collection (a scrape, ``get_sample_value``) or once :attr:`FOLD_AT` wait, in
+    one bulk pass. The worker's per-message timings and lags take this path: a list append where an
+    observation touches the sum, the bounds and a bucket, each missing the cache that Faust's
+    per-message path cleared (docs/BENCHMARKS.md). tests/test_metrics.py checks every path against
+    client_python's own Histogram."""
+
+    #: Observations kept before they are folded in without waiting for a collection.
+    FOLD_AT = 1024
 
     def _metric_init(self) -> None:
         super()._metric_init()
         self._sum = _LoopValue()
         self._buckets = [_LoopValue() for _ in self._upper_bounds]
+        self._pending: list[float] = []
 
     def observe(self, amount: float, exemplar=None) -> None:
         if exemplar:  # client_python's path keeps the exemplar with its bucket
@@ -435,6 +445,30 @@ class LoopHistogram(Histogram):
         for i, n in enumerate(counts):
             if n:
                 self._buckets[i]._value += n
+
+    def observe_later(self, amount: float) -> None:
+        """:meth:`observe` at the next collection (of a child: a family with labels has no values)."""
+        pending = self._pending
+        pending.append(amount)
+        if len(pending) >= self.FOLD_AT:
+            self.fold()
+
+    def observe_many_later(self, amounts: Iterable[float]) -> None:
+        """:meth:`observe_many` at the next collection."""
+        pending = self._pending
+        pending.extend(amounts)
+        if len(pending) >= self.FOLD_AT:
+            self.fold()
+
+    def fold(self) -> None:
+        """Put the observations kept for later into the buckets."""
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self.observe_many(pending)
+
+    def _child_samples(self):
+        self.fold()
+        return super()._child_samples()
 
 
 class ClusterTracker:

@@ -51,29 +51,54 @@ def test_loop_histogram_counts_as_client_pythons_histogram_one_by_one_and_in_bat
     rng = random.Random(4)
     values = [rng.choice([0.0, 0.05, 0.1, 1.0, 3600.0, 1e9, -1.0]) for _ in range(200)]
     values += [rng.expovariate(0.5) for _ in range(2000)] + [math.nan]
-    stock, one, many = CollectorRegistry(), CollectorRegistry(), CollectorRegistry()
-    h0 = Histogram("lag_seconds", "h", buckets=(0.05, 0.1, 1, 10, 3600), registry=stock)
-    h1 = LoopHistogram("lag_seconds", "h", buckets=(0.05, 0.1, 1, 10, 3600), registry=one)
-    h2 = LoopHistogram("lag_seconds", "h", buckets=(0.05, 0.1, 1, 10, 3600), registry=many)
+    stock, one, many, later, many_later = (CollectorRegistry() for _ in range(5))
+    buckets = (0.05, 0.1, 1, 10, 3600)
+    h0 = Histogram("lag_seconds", "h", buckets=buckets, registry=stock)
+    h1 = LoopHistogram("lag_seconds", "h", buckets=buckets, registry=one)
+    h2 = LoopHistogram("lag_seconds", "h", buckets=buckets, registry=many)
+    h3 = LoopHistogram("lag_seconds", "h", buckets=buckets, registry=later)
+    h4 = LoopHistogram("lag_seconds", "h", buckets=buckets, registry=many_later)
     for v in values:
         h0.observe(v)
         h1.observe(v)
+        h3.observe_later(v)  # 2,201 values: folded twice on the way (FOLD_AT), the rest at collection
     h2.observe_many(values[:1000])
     h2.observe_many([])
     h2.observe_many(values[1000:])
+    for i in range(0, len(values), 300):
+        h4.observe_many_later(values[i : i + 300])
 
     def samples(registry):
         return [(s.name, s.labels, s.value) for m in registry.collect() for s in m.samples
                 if not s.name.endswith(("_created", "_sum"))]
 
-    assert samples(one) == samples(stock) == samples(many)
+    assert samples(one) == samples(stock) == samples(many) == samples(later) == samples(many_later)
     assert len(samples(stock)) == 7 and samples(stock)[-1][2] == len(values) - 1  # the NaN is in no bucket
-    for registry in (stock, one, many):  # the NaN is in the sum, as client_python has it
+    for registry in (stock, one, many, later, many_later):  # the NaN is in the sum, as client_python has it
         assert math.isnan(registry.get_sample_value("lag_seconds_sum"))
         assert b"lag_seconds_sum" in generate_latest(registry)
     finite = CollectorRegistry()
     LoopHistogram("lag_seconds", "h", buckets=(1,), registry=finite).observe_many(values[:-1])
     assert finite.get_sample_value("lag_seconds_sum") == pytest.approx(math.fsum(values[:-1]))
+
+
+def test_observations_kept_for_later_are_folded_in_by_a_collection_or_once_enough_wait():
+    from prometheus_client import CollectorRegistry
+
+    from streams.metrics import LoopHistogram
+
+    r = CollectorRegistry()
+    family = LoopHistogram("took_seconds", "s", ["stage"], buckets=(1, 2), registry=r)
+    h = family.labels("x")
+    for _ in range(LoopHistogram.FOLD_AT - 1):
+        h.observe_later(1.5)
+    assert sum(b.get() for b in h._buckets) == 0  # kept: nothing has collected yet
+    h.observe_later(0.5)  # the FOLD_AT-th: folded without a collection (memory stays bounded)
+    assert [b.get() for b in h._buckets] == [1, LoopHistogram.FOLD_AT - 1, 0] and not h._pending
+    h.observe_many_later([2.5, 2.5])
+    # a collection of the family (what a scrape does) folds its children first
+    assert r.get_sample_value("took_seconds_bucket", {"stage": "x", "le": "+Inf"}) == LoopHistogram.FOLD_AT + 2
+    assert r.get_sample_value("took_seconds_count", {"stage": "x"}) == LoopHistogram.FOLD_AT + 2
 
 
 def test_loop_counter_and_gauge_keep_client_pythons_rules_without_its_lock():
