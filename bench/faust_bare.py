@@ -5,8 +5,9 @@ Started by ``bench/stream_throughput.py`` (through :func:`streamkit.faust_decode
 Faust settings as the distillwatch worker where they matter to consuming (raw bytes,
 earliest offsets, session timeout), no tables. It iterates ``stream.events()`` as the
 worker's ``detect`` agent does, runs ``decode_message`` on each value, and when it
-has seen ``BENCH_EVENTS`` events writes the count and the time from its first event
-to its last to ``BENCH_OUT``; the caller then stops it.
+has seen ``BENCH_EVENTS`` events writes the count, the time from its first event
+to its last, and its progress every 1,000 events (for the steady rate,
+:func:`streamkit.steady_rate`) to ``BENCH_OUT``; the caller then stops it.
 """
 
 from __future__ import annotations
@@ -40,14 +41,19 @@ target = int(env["BENCH_EVENTS"])
 async def decode(stream):
     n = 0
     t0 = 0.0
+    points = []  # (seconds since the first event, events done) every 1,000 events or more
+    mark = 0
     async for event in stream.events():
         if n == 0:
             t0 = time.perf_counter()
         n += len(decode_message(event.message.value or b""))
+        if n >= mark:
+            points.append((time.perf_counter() - t0, n))
+            mark = n + 1000
         if n >= target:
             dt = time.perf_counter() - t0
             Path(env["BENCH_OUT"]).write_text(json.dumps(
-                {"events": n, "seconds": round(dt, 3), "events_per_s": round(n / dt)}))
+                {"events": n, "seconds": round(dt, 3), "events_per_s": round(n / dt), "points": points}))
 
 
 if __name__ == "__main__":

@@ -128,10 +128,11 @@ def test_rounds_give_medians_of_rates_and_of_each_rounds_own_ratios():
     loop with another's worker; the ratio reported is the median of the rounds' own ratios."""
     from bench.stream_throughput import summarise_rounds
 
-    def rnd(aio, faust, worker):
+    def rnd(aio, faust, worker, steady=None):
         return {"aiokafka": {"events_per_s": aio}, "faust": {"events_per_s": faust},
                 "worker": {"events_per_s": worker, "cpu_share": {}},
-                "worker_to_aiokafka": round(worker / aio, 3), "worker_to_faust": round(worker / faust, 3)}
+                "worker_to_aiokafka": round(worker / aio, 3), "worker_to_faust": round(worker / faust, 3),
+                "worker_to_faust_steady": steady}
 
     one = rnd(100_000, 10_000, 7_000)
     assert summarise_rounds([one]) == one  # a single round as it was
@@ -142,3 +143,36 @@ def test_rounds_give_medians_of_rates_and_of_each_rounds_own_ratios():
     assert out["aiokafka"]["events_per_s"] == 120_000 and out["worker"]["median_of_rounds"] == 3
     assert out["worker_to_faust"] == 0.75  # rounds: 0.7, 0.75, 0.889 (not 8,000 / 10,000 = 0.8)
     assert out["worker_to_aiokafka"] == 0.07  # rounds: 0.07, 0.075, 0.067
+    assert out["worker_to_faust_steady"] is None  # no round had steady rates
+    rounds[0]["worker_to_faust_steady"], rounds[2]["worker_to_faust_steady"] = 0.6, 0.7
+    rounds[0]["faust"]["steady_events_per_s"], rounds[2]["faust"]["steady_events_per_s"] = 11_000, 12_000
+    out = summarise_rounds(rounds)
+    assert out["worker_to_faust_steady"] == 0.65 and out["faust"]["steady_events_per_s"] == 11_500
+
+
+def test_steady_rate_leaves_a_stall_out_and_needs_three_stretches():
+    steady_rate = sk.steady_rate
+
+    # 10,000 events/s, points every 1,000 events, with a 1 s stall after 20,000 events
+    points = [(n / 10_000 + (1.0 if n > 20_000 else 0.0), n) for n in range(0, 50_001, 1_000)]
+    whole = 50_000 / points[-1][0]
+    assert whole == pytest.approx(8_333, rel=0.01)  # what the whole window says
+    assert steady_rate(points) == 10_000  # one stretch of 10 holds the stall
+    assert steady_rate(points[:12]) is None  # two stretches of 5,000: too few for a median
+    assert steady_rate([]) is None
+    # polls that saw no progress, or a clock that did not move, make no stretch
+    assert steady_rate([(0.0, 0), (0.1, 0), (0.5, 5_000), (0.5, 10_000), (1.0, 10_000), (1.5, 15_000),
+                        (2.0, 20_000)]) == 10_000
+
+
+def test_single_event_verdict_needs_the_steady_ratio_too():
+    from bench.stream_throughput import verdicts
+
+    def single(whole, steady):
+        return {"single": {"worker_to_faust": whole, "worker_to_faust_steady": steady}}
+
+    assert verdicts(single(0.85, 0.82))[0]["pass"]
+    assert not verdicts(single(0.85, 0.70))[0]["pass"]  # passed only through a stall of the bare agent
+    assert "steady: 70.0%" in verdicts(single(0.85, 0.70))[0]["measured"]
+    assert verdicts(single(0.85, None))[0]["pass"]  # a run too short for stretches: the window decides
+    assert not verdicts(single(0.75, 0.90))[0]["pass"]
