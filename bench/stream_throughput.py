@@ -27,7 +27,7 @@ writes ``bench/results/stream_throughput.json`` (``--result NAME``: ``NAME.json`
 
 The worker and the bare Faust agent are also compared at their *steady* rates: the median rate
 over stretches of 5,000 events (``streamkit.steady_rate``), which leaves out stalls such as the
-0.5-1 s pauses the bare agent shows in about half its runs here. The single-event verdict needs
+0.3-1 s pauses the bare agent shows in about half its runs here. The single-event verdict needs
 both ratios.
 
 A shared host can change speed within minutes, and the three measurements of a shape run one

@@ -188,7 +188,7 @@ STRETCH_EVENTS = 5_000
 def steady_rate(points: Sequence[tuple[float, float]], stretch: float = STRETCH_EVENTS) -> int | None:
     """The median rate over consecutive stretches of at least ``stretch`` events, from ``(seconds, events
     done)`` points in time order: a run's usual speed, without the stalls the whole-window rate averages in
-    (the bare Faust agent stalls 0.5-1 s in about half its runs here, which moves its rate by up to 30 %).
+    (the bare Faust agent stalls 0.3-1 s in about half its runs here, which moves its rate by up to 30 %).
     None when the points make fewer than three stretches."""
     rates = []
     t0, n0 = points[0] if points else (0.0, 0.0)
