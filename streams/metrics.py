@@ -4,6 +4,11 @@ Names follow Prometheus conventions (``distillwatch_`` prefix, ``_total``
 counters, seconds). No label ever holds an account id: per-account data goes
 to topics and alerts. Known label values are created up front so every series
 exists from the first scrape.
+
+The families the worker changes for every message are :class:`LoopCounter`,
+:class:`LoopGauge` and :class:`LoopHistogram`: client_python's own, without its
+lock, and the histograms keep their observations until the next collection. Change
+and collect them on the event-loop thread only (the worker does).
 """
 
 from __future__ import annotations
@@ -356,10 +361,11 @@ class Metrics:
 
 class _LoopValue:
     """A metric's value without client_python's lock, for the metrics only the worker's event-loop
-    thread changes (its agents, timers and web views all run there, the scrape too; a reader on
-    another thread reads a float the GIL keeps whole). ``MutexValue`` takes a lock per change:
-    0.3 µs a counter increment, 0.7 µs a histogram observation, which is 3-5 µs of every
-    single-event message (docs/BENCHMARKS.md)."""
+    thread changes and collects (its agents, timers and web views all run there, ``/metrics`` too;
+    collecting a :class:`LoopHistogram` folds its kept observations in, so it is a change as well).
+    ``MutexValue`` takes a lock per change: 0.3 µs a counter increment and 0.7 µs a histogram
+    observation in ``timeit``, more between two messages, when nothing is in the cache
+    (docs/BENCHMARKS.md)."""
 
     __slots__ = ("_value", "_exemplar")
     _multiprocess = False
@@ -439,7 +445,7 @@ class LoopHistogram(Histogram):
         total = 0.0
         for amount in amounts:
             total += amount
-            if amount == amount:
+            if amount == amount:  # as in observe()
                 counts[bisect_left(bounds, amount)] += 1
         self._sum._value += total
         for i, n in enumerate(counts):
