@@ -476,8 +476,8 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         if out.times or out.duplicate:
             stage["detect"].observe_later(time.perf_counter() - t1)
             now = time.time()
-            metrics.processed_many(len(out.times), out.duplicate, out.times, now)
             latest = max(out.times, default=-math.inf)
+            metrics.processed_many(len(out.times), out.duplicate, out.times, now, latest)
             if latest > newest[0]:
                 newest[0] = latest
             if actions is not None:  # the circuit breaker's count of active accounts

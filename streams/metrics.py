@@ -309,18 +309,21 @@ class Metrics:
         """A valid event was processed at ``now``: count, lag histogram and the newest event time."""
         self.processed_many(1, 0, [event_ts], now)
 
-    def processed_many(self, valid: int, duplicate: int, event_times: Sequence[float], now: float) -> None:
+    def processed_many(self, valid: int, duplicate: int, event_times: Sequence[float], now: float,
+                       newest: float | None = None) -> None:
         """The events of one input message were processed by ``now``: ``valid`` new ones, at
         ``event_times`` (one lag observation each, ``now`` minus event time), and ``duplicate``
-        re-deliveries. One metrics update per message, not per event."""
+        re-deliveries. One metrics update per message, not per event. ``newest``: the largest of
+        ``event_times``, when the caller has it."""
         if valid:
             self.valid.inc(valid)
         if duplicate:
             self.duplicate.inc(duplicate)
         if event_times:
-            self.event_lag.observe_many_later([now - ts if now > ts else 0.0 for ts in event_times])
+            self.event_lag.observe_many_later(now - ts if now > ts else 0.0 for ts in event_times)
             self.last_processed_ts.set(now)
-            newest = max(event_times)
+            if newest is None:
+                newest = max(event_times)
             if not newest <= self._newest_event_ts:
                 self._newest_event_ts = newest
                 self.last_event_ts.set(newest)
