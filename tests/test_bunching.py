@@ -1,0 +1,139 @@
+"""streams.bunching against the real broker and a real Faust worker (tests/bunching_app.py).
+
+- Every event arrives once, in offset order, in bunches of at most ``max_events``; several events
+  that were waiting come in one bunch; once all are acknowledged, a stopping worker commits them all.
+- An agent that stops in the middle of a bunch leaves the rest of it unacknowledged: the worker's
+  offset commits stop at the last event it acknowledged, and the next worker reads on from there.
+  Faust's own ``Stream.take_events`` acknowledges the whole bunch when it is closed, so its commits
+  would cover events never processed (``BUNCH_FAUST_TAKE=1`` in tests/bunching_app.py shows it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from streams.bunching import bunches
+from tests.kafkautil import produce
+
+pytestmark = pytest.mark.integration
+
+APP = Path(__file__).with_name("bunching_app.py")
+
+
+def _topic(bootstrap: str, n: int) -> str:
+    topic = f"bunch-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        admin.close()
+    produce(bootstrap, topic, ((None, b"%d" % i) for i in range(n)))
+    return topic
+
+
+def _committed(bootstrap: str, group: str, topic: str) -> int | None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    try:
+        offsets = admin.list_group_offsets(group).get(group, {})
+    finally:
+        admin.close()
+    return next((o.offset for tp, o in offsets.items() if tp.topic == topic), None)
+
+
+class _Worker:
+    def __init__(self, bootstrap: str, topic: str, group: str, tmp: Path, **env: object):
+        self.out = tmp / f"bunches-{uuid.uuid4().hex[:6]}.jsonl"
+        self.log = tmp / f"{self.out.stem}.log"
+        e = dict(os.environ, BUNCH_APP_ID=group, BUNCH_BROKER=bootstrap, BUNCH_TOPIC=topic,
+                 BUNCH_DATADIR=str(tmp / "data"), BUNCH_OUT=str(self.out), BUNCH_MAX="50", BUNCH_WITHIN="0.05")
+        e.update({k: str(v) for k, v in env.items()})
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen([sys.executable, str(APP), "worker", "-l", "info"], env=e,
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def bunches(self) -> list[list[int]]:
+        if not self.out.exists():
+            return []
+        return [json.loads(line) for line in self.out.read_text().splitlines() if line.endswith("]")]
+
+    def wait(self, until, timeout: float = 90.0) -> list[list[int]]:
+        deadline = time.monotonic() + timeout
+        while not until(got := self.bunches()):
+            assert self.proc.poll() is None, "worker exited:\n" + self.log.read_text()[-3000:]
+            assert time.monotonic() < deadline, f"got {got}:\n" + self.log.read_text()[-3000:]
+            time.sleep(0.2)
+        return got
+
+    def wait_for(self, condition, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, self.log.read_text()[-3000:]
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            assert self.proc.wait(30) is not None
+        finally:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def test_every_event_once_in_order_in_bounded_bunches_and_all_committed(kafka_bootstrap, tmp_path):
+    n = 400
+    topic = _topic(kafka_bootstrap, n)
+    group = f"bunch-{uuid.uuid4().hex[:8]}"
+    w = _Worker(kafka_bootstrap, topic, group, tmp_path)
+    try:
+        got = w.wait(lambda b: sum(map(len, b)) >= n)
+    finally:
+        w.stop()
+    assert [o for b in got for o in b] == list(range(n))
+    assert max(map(len, got)) == 50  # the bound, reached: the events were all waiting
+    assert len(got) < n / 2  # taken in bunches, not one by one
+    assert _committed(kafka_bootstrap, group, topic) == n
+
+
+def test_an_agent_that_leaves_inside_a_bunch_commits_only_what_it_acknowledged(kafka_bootstrap, tmp_path):
+    n, k = 200, 7
+    topic = _topic(kafka_bootstrap, n)
+    group = f"bunch-{uuid.uuid4().hex[:8]}"
+    w = _Worker(kafka_bootstrap, topic, group, tmp_path, BUNCH_LEAVE_AFTER=k)
+    try:
+        first = w.wait(lambda b: len(b) >= 1)[0]
+        assert first[0] == 0 and len(first) > k
+        w.wait_for(lambda: w.out.read_text().endswith("left\n"))
+        time.sleep(3)  # offset commits every 0.5 s go on in the worker
+        assert _committed(kafka_bootstrap, group, topic) == k
+    finally:
+        w.kill()
+
+    again = _Worker(kafka_bootstrap, topic, group, tmp_path)  # the same group reads on from its commit
+    try:
+        got = again.wait(lambda b: sum(map(len, b)) >= n - k)
+    finally:
+        again.stop()
+    assert [o for b in got for o in b] == list(range(k, n))
+    assert _committed(kafka_bootstrap, group, topic) == n
+
+
+@pytest.mark.parametrize(("max_events", "within"), [(0, 0.1), (10, 0.0), (10, -1.0)])
+def test_a_bunch_needs_a_size_and_a_timeout(max_events, within):
+    import asyncio
+
+    with pytest.raises(ValueError):
+        asyncio.run(anext(bunches(None, max_events, within)))
