@@ -22,42 +22,46 @@ import faust  # noqa: E402
 
 from streams.bunching import bunches  # noqa: E402
 
-env = os.environ
-app = faust.App(
-    env["BUNCH_APP_ID"], broker=f"kafka://{env['BUNCH_BROKER']}", store="memory://",
-    datadir=env["BUNCH_DATADIR"], topic_partitions=1, broker_session_timeout=6.0,
-    broker_heartbeat_interval=1.5, consumer_auto_offset_reset="earliest", web_enabled=False,
-    producer_max_batch_size=1, broker_commit_interval=0.5,
-)
-topic = app.topic(env["BUNCH_TOPIC"], partitions=1, key_type=bytes, value_type=bytes,
-                  key_serializer="raw", value_serializer="raw")
-out = Path(env["BUNCH_OUT"])
-leave_after = int(env.get("BUNCH_LEAVE_AFTER", "-1"))
 
+def main() -> None:
+    env = os.environ
+    app = faust.App(
+        env["BUNCH_APP_ID"], broker=f"kafka://{env['BUNCH_BROKER']}", store="memory://",
+        datadir=env["BUNCH_DATADIR"], topic_partitions=1, broker_session_timeout=6.0,
+        broker_heartbeat_interval=1.5, consumer_auto_offset_reset="earliest", web_enabled=False,
+        producer_max_batch_size=1, broker_commit_interval=0.5,
+    )
+    topic = app.topic(env["BUNCH_TOPIC"], partitions=1, key_type=bytes, value_type=bytes,
+                      key_serializer="raw", value_serializer="raw")
+    out = Path(env["BUNCH_OUT"])
+    leave_after = int(env.get("BUNCH_LEAVE_AFTER", "-1"))
 
-@app.agent(topic, name="bunched")
-async def bunched(stream):
-    size, within = int(env["BUNCH_MAX"]), float(env["BUNCH_WITHIN"])
-    if env.get("BUNCH_FAUST_TAKE") == "1":
-        it = stream.take_events(size, within=within)
-    else:
-        it = bunches(stream, size, within)
-    async for events in it:
-        offsets = [event.message.offset for event in events]
-        if leave_after >= 0:
-            for event in events[:leave_after]:
+    @app.agent(topic, name="bunched")
+    async def bunched(stream):
+        size, within = int(env["BUNCH_MAX"]), float(env["BUNCH_WITHIN"])
+        if env.get("BUNCH_FAUST_TAKE") == "1":
+            it = stream.take_events(size, within=within)
+        else:
+            it = bunches(stream, size, within)
+        async for events in it:
+            offsets = [event.message.offset for event in events]
+            if leave_after >= 0:
+                for event in events[:leave_after]:
+                    await stream.ack(event)
+                with out.open("a") as f:
+                    f.write(json.dumps(offsets) + "\n")
+                break
+            for event in events:
                 await stream.ack(event)
             with out.open("a") as f:
                 f.write(json.dumps(offsets) + "\n")
-            break
-        for event in events:
-            await stream.ack(event)
+        await it.aclose()  # what the event loop does to an async generator dropped unfinished
         with out.open("a") as f:
-            f.write(json.dumps(offsets) + "\n")
-    await it.aclose()  # what the event loop does to an async generator dropped unfinished
-    with out.open("a") as f:
-        f.write("left\n")
-    await asyncio.Event().wait()
+            f.write("left\n")
+        await asyncio.Event().wait()
+
+    app.main()
+
 
 if __name__ == "__main__":
-    app.main()
+    main()
