@@ -120,7 +120,9 @@ def _faust_settings(settings: Settings) -> dict:
 
 
 class _Outcome:
-    """What the events of one input message did, for the metrics and sends that follow it."""
+    """What the events of the input messages did: the alerts and fingerprints of the message being
+    handled (sent once it is done), and the events' times, accounts and duplicates since the metrics
+    and the circuit breaker last heard of them (once per bunch of messages)."""
 
     __slots__ = ("duplicate", "times", "accounts", "emits")
 
@@ -436,7 +438,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
 
     homes: dict[bytes, int] = {}  # account key -> its partition
 
-    async def handle(message) -> None:
+    async def handle(message, out: _Outcome) -> None:
         if message.topic == rekey_name and message.headers and EXPIRE_HEADER in dict(message.headers):
             await handle_expire(message)
             return
@@ -456,8 +458,9 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         results = decoded.items
         batch = len(results) > 1 or results[0][0] is not value  # several records, or an array of one
         # The message's events are processed in one synchronous loop; what it produced (alerts, rejects,
-        # re-keyed events) and its metrics go out after it, once per message.
-        out = _Outcome()
+        # re-keyed events) goes out after it, once per message; the metrics, the expiry clock and the
+        # circuit breaker hear of its events once per bunch, or before its alerts (settle).
+        done, duplicate = len(out.times), out.duplicate
         rejects: list[tuple[bytes | None, InvalidEvent, int | None]] = []
         reroute: dict[int, list[tuple[bytes, str]]] = {}
         ctx = None
@@ -482,19 +485,15 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             if ctx is None:  # the partition's models: every event processed here is of this partition
                 ctx = contexts.get(message.partition)
             process(ev, account_key, message, ctx, out)
-        if out.times or out.duplicate:
+        if len(out.times) != done or out.duplicate != duplicate:
             stage["detect"].observe_later(time.perf_counter() - t1)
-            now = time.time()
-            latest = max(out.times, default=-math.inf)
-            metrics.processed_many(len(out.times), out.duplicate, out.times, now, latest)
-            if latest > newest[0]:
-                newest[0] = latest
-            if actions is not None:  # the circuit breaker's count of active accounts
-                actions.seen_many(out.accounts, out.times, now)
-        for account_key, alerts, fps in out.emits:
-            t3 = time.perf_counter()
-            await emit(account_key, alerts, fps)
-            stage["emit"].observe_later(time.perf_counter() - t3)
+        if out.emits:
+            settle(out)  # the circuit breaker decides on these alerts knowing every event before them
+            emits, out.emits = out.emits, []
+            for account_key, alerts, fps in emits:
+                t3 = time.perf_counter()
+                await emit(account_key, alerts, fps)
+                stage["emit"].observe_later(time.perf_counter() - t3)
         for data, exc, index in rejects:
             await reject(message, data, exc, index)
         for home, items in reroute.items():
@@ -521,6 +520,18 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             data, info = dead_letter(data, exc.code, redact=redact_prompt, content=redact_content)
             headers.extend((f"distillwatch-{k.replace('_', '-')}", v.encode()) for k, v in info.items())
         await dlq.send(key=message.key, value=data, headers=headers)
+
+    def settle(out: _Outcome) -> None:
+        """The events handled since the last call, to the metrics, the expiry clock and the circuit breaker."""
+        if out.times or out.duplicate:
+            now = time.time()
+            latest = max(out.times, default=-math.inf)
+            metrics.processed_many(len(out.times), out.duplicate, out.times, now, latest)
+            if latest > newest[0]:
+                newest[0] = latest
+            if actions is not None:  # the circuit breaker's count of active accounts
+                actions.seen_many(out.accounts, out.times, now)
+            out.times, out.accounts, out.duplicate = [], [], 0
 
     def process(ev, account_key: bytes, message, ctx: PartitionContext, out: _Outcome) -> None:
         """One valid event of this partition's account through detection (synchronous: the caller sends
@@ -561,12 +572,13 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         set_event = _faust_streams._current_event.set
         ref = weakref.ref
         yielded = time.perf_counter()
+        out = _Outcome()
         async for events in bunches(stream, BUNCH_EVENTS, BUNCH_WAIT_SECONDS):
             for event in events:
                 set_event(ref(event))  # table writes (alert and action history) take its partition
                 t0 = time.perf_counter()
                 try:
-                    await handle(event.message)
+                    await handle(event.message, out)
                 except Exception:  # a defect; as with stream.events(), its message is given up, not the bunch
                     message = event.message
                     log.exception("detect: the message at %s/%d/%d failed and is skipped",
@@ -575,8 +587,10 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
                 metrics.process_seconds.observe_later(t1 - t0)
                 await ack(event)
                 if t1 - yielded > YIELD_SECONDS:  # a bunch of large batches: let timers, commits and scrapes run
+                    settle(out)
                     await asyncio.sleep(0)
                     yielded = time.perf_counter()
+            settle(out)
 
     @app.agent(fingerprints_topic, name="coordinate")
     async def coordinate(stream):
