@@ -3,11 +3,16 @@
 Started by ``bench/stream_throughput.py`` (through :func:`streamkit.faust_decode`) as
 ``python bench/faust_bare.py worker -l info`` with ``BENCH_*`` variables. Same
 Faust settings as the distillwatch worker where they matter to consuming (raw bytes,
-earliest offsets, session timeout), no tables. It iterates ``stream.events()`` as the
-worker's ``detect`` agent does, runs ``decode_message`` on each value, and when it
+earliest offsets, session timeout), no tables. It iterates ``stream.events()``, Faust's
+plain path, runs ``decode_message`` on each value, and when it
 has seen ``BENCH_EVENTS`` events writes the count, the time from its first event
 to its last, and its progress every 1,000 events (for the steady rate,
 :func:`streamkit.steady_rate`) to ``BENCH_OUT``; the caller then stops it.
+
+With ``BENCH_BUNCHES=1`` it reads as the worker's agent reads since 2026-12-05: the events that have
+arrived in bunches (:func:`streams.bunching.bunches`, the worker's bunch size and wait), acknowledging
+each. That is not a bare Faust agent any more, but the same path without detection: the worker's
+floor on that path (``bench/stream_throughput.py --bare-bunched``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import faust  # noqa: E402
 
 from detectors.contract import decode_message  # noqa: E402
+from streams.app import BUNCH_EVENTS, BUNCH_WAIT_SECONDS  # noqa: E402
+from streams.bunching import bunches  # noqa: E402
 
 env = os.environ
 Path(env["BENCH_DATADIR"]).mkdir(parents=True, exist_ok=True)
@@ -37,24 +44,38 @@ topic = app.topic(env["BENCH_TOPIC"], partitions=int(env["BENCH_PARTITIONS"]), *
 target = int(env["BENCH_EVENTS"])
 
 
+class _Progress:
+    def __init__(self) -> None:
+        self.n = 0
+        self.t0 = 0.0
+        self.points: list = []  # (seconds since the first event, events done) every 1,000 events or more
+        self.mark = 0
+
+    def decoded(self, value: bytes | None) -> None:
+        if self.n == 0:
+            self.t0 = time.perf_counter()
+        self.n += len(decode_message(value or b""))
+        if self.n >= self.mark:
+            self.points.append((time.perf_counter() - self.t0, self.n))
+            self.mark = self.n + 1000
+        if self.n >= target:
+            dt = time.perf_counter() - self.t0
+            Path(env["BENCH_OUT"]).write_text(json.dumps(
+                {"events": self.n, "seconds": round(dt, 3), "events_per_s": round(self.n / dt),
+                 "points": self.points}))
+
+
 @app.agent(topic, name="decode")
 async def decode(stream):
-    n = 0
-    t0 = 0.0
-    points = []  # (seconds since the first event, events done) every 1,000 events or more
-    mark = 0
-    async for event in stream.events():
-        if n == 0:
-            t0 = time.perf_counter()
-        n += len(decode_message(event.message.value or b""))
-        if n >= mark:
-            points.append((time.perf_counter() - t0, n))
-            mark = n + 1000
-        if n >= target:
-            dt = time.perf_counter() - t0
-            Path(env["BENCH_OUT"]).write_text(json.dumps(
-                {"events": n, "seconds": round(dt, 3), "events_per_s": round(n / dt), "points": points}))
-
+    progress = _Progress()
+    if env.get("BENCH_BUNCHES") == "1":
+        async for events in bunches(stream, BUNCH_EVENTS, BUNCH_WAIT_SECONDS):
+            for event in events:
+                progress.decoded(event.message.value)
+                await stream.ack(event)
+    else:
+        async for event in stream.events():
+            progress.decoded(event.message.value)
 
 if __name__ == "__main__":
     app.main()

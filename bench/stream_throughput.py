@@ -1,6 +1,7 @@
 """Stream throughput of one distillwatch worker against a bare aiokafka loop and a bare Faust agent.
 
     .venv/bin/python bench/stream_throughput.py [--events 100000] [--batch 100] [--worker-seconds 40] [--rounds 1]
+                                                [--only SHAPE ...] [--bare-bunched] [--profile]
 
 Starts one embedded tansu broker (memory storage) and, before any timing, fills one
 input topic per message shape with the same simulated events (``settings.partitions``
@@ -29,6 +30,11 @@ The worker and the bare Faust agent are also compared at their *steady* rates: t
 over stretches of 5,000 events (``streamkit.steady_rate``), which leaves out stalls such as the
 0.3-1 s pauses the bare agent shows in about half its runs here. The single-event verdict needs
 both ratios.
+
+The worker's agent reads the events that have arrived in bunches (``streams/bunching.py``); the bare
+Faust agent reads Faust's plain ``stream.events()``, and the single-event verdict is against it.
+``--bare-bunched`` also runs a bare agent that reads in bunches as the worker does, and reports the
+worker's ratio to it (no verdict): what detection costs on the worker's own path.
 
 A shared host can change speed within minutes, and the three measurements of a shape run one
 after another. ``--rounds N`` measures each shape N times in turn (a new worker app each round,
@@ -80,6 +86,9 @@ def main() -> None:
     ap.add_argument("--producer-max-batch-size", type=int, default=1,
                     help="the worker's Faust producer batch size, bytes: 1 is what distillwatch sets for tansu "
                     "(changelog recovery needs it); larger values show what that costs")
+    ap.add_argument("--bare-bunched", action="store_true",
+                    help="single events: also a bare agent that reads in bunches as the worker does (reported, "
+                         "no verdict)")
     ap.add_argument("--profile", action="store_true",
                     help="also sample each worker with py-spy during its window (slows it a little; the own and "
                     "inclusive time of the top functions go into the result file)")
@@ -139,6 +148,11 @@ def measure(label: str, broker, settings, messages: int, events: int, wd: Path, 
     r["faust"] = sk.faust_decode(broker.bootstrap, settings.input_topic, settings.partitions, events, wd)
     print(f"{label}: bare Faust agent {r['faust']['events_per_s']:,} events/s "
           f"(steady {_fmt(r['faust'].get('steady_events_per_s'))})", flush=True)
+    if args.bare_bunched and messages == events:  # one event per message
+        r["faust_bunched"] = sk.faust_decode(broker.bootstrap, settings.input_topic, settings.partitions, events, wd,
+                                             bunched=True)
+        print(f"{label}: bare agent in bunches {r['faust_bunched']['events_per_s']:,} events/s "
+              f"(steady {_fmt(r['faust_bunched'].get('steady_events_per_s'))})", flush=True)
     with sk.Workers(wd) as workers:
         w = workers.start(settings)
         trace = wd / f"{settings.app_id}.txt"
@@ -155,9 +169,12 @@ def measure(label: str, broker, settings, messages: int, events: int, wd: Path, 
           f"its own timers: {r['worker'].get('worker_us_per_event')}", flush=True)
     worker = r["worker"]["events_per_s"]
     r["worker_to_aiokafka"] = round(worker / r["aiokafka"]["events_per_s"], 3)
-    r["worker_to_faust"] = round(worker / r["faust"]["events_per_s"], 3)
-    steady = r["worker"].get("steady_events_per_s"), r["faust"].get("steady_events_per_s")
-    r["worker_to_faust_steady"] = round(steady[0] / steady[1], 3) if all(steady) else None
+    for bare in ("faust", "faust_bunched"):
+        if bare not in r:
+            continue
+        r[f"worker_to_{bare}"] = round(worker / r[bare]["events_per_s"], 3)
+        steady = r["worker"].get("steady_events_per_s"), r[bare].get("steady_events_per_s")
+        r[f"worker_to_{bare}_steady"] = round(steady[0] / steady[1], 3) if all(steady) else None
     return r
 
 
@@ -173,15 +190,20 @@ def summarise_rounds(rounds: list[dict]) -> dict:
         return dict(rounds[0])
     med = statistics.median
     out: dict = {"rounds": rounds}
-    for k in ("aiokafka", "faust", "worker"):
+    for k in ("aiokafka", "faust", "faust_bunched", "worker"):
+        if any(k not in r for r in rounds):
+            continue
         out[k] = {"events_per_s": round(med(r[k]["events_per_s"] for r in rounds)), "median_of_rounds": len(rounds)}
         steady = [r[k]["steady_events_per_s"] for r in rounds if r[k].get("steady_events_per_s") is not None]
         if steady:
             out[k]["steady_events_per_s"] = round(med(steady))
-    for k in ("worker_to_aiokafka", "worker_to_faust"):
-        out[k] = round(med(r[k] for r in rounds), 3)
-    steady = [r["worker_to_faust_steady"] for r in rounds if r.get("worker_to_faust_steady") is not None]
-    out["worker_to_faust_steady"] = round(med(steady), 3) if steady else None
+    for k in ("worker_to_aiokafka", "worker_to_faust", "worker_to_faust_bunched"):
+        if all(k in r for r in rounds):
+            out[k] = round(med(r[k] for r in rounds), 3)
+    for k in ("worker_to_faust_steady", "worker_to_faust_bunched_steady"):
+        if all(k in r for r in rounds):
+            steady = [r[k] for r in rounds if r[k] is not None]
+            out[k] = round(med(steady), 3) if steady else None
     return out
 
 

@@ -336,14 +336,16 @@ def aiokafka_decode(bootstrap: str, topic: str, messages: int) -> dict:
 
 
 def faust_decode(bootstrap: str, topic: str, partitions: int, events: int, workdir: Path,
-                 timeout: float = 300.0) -> dict:
-    """The bare Faust agent of ``bench/faust_bare.py`` in its own process, until it has decoded ``events``."""
+                 timeout: float = 300.0, bunched: bool = False) -> dict:
+    """The bare Faust agent of ``bench/faust_bare.py`` in its own process, until it has decoded ``events``
+    (``bunched``: reading in bunches, as the worker's agent does)."""
     import subprocess
 
     out = workdir / f"faust-bare-{uuid.uuid4().hex[:8]}.json"
     env = dict(os.environ, BENCH_BROKER=bootstrap, BENCH_TOPIC=topic, BENCH_PARTITIONS=str(partitions),
                BENCH_EVENTS=str(events), BENCH_OUT=str(out), BENCH_APP_ID=f"bare-{uuid.uuid4().hex[:8]}",
-               BENCH_DATADIR=str(workdir / "faust-bare"), BENCH_WEB_PORT=str(free_port()))
+               BENCH_DATADIR=str(workdir / "faust-bare"), BENCH_WEB_PORT=str(free_port()),
+               BENCH_BUNCHES="1" if bunched else "0")
     log = open(workdir / "faust-bare.log", "ab")  # noqa: SIM115
     # -l info, not warn: at warn and error Faust's start-up spinner sets the root logger to DEBUG, and every
     # debug call of aiokafka and Faust then builds a record (the distillwatch worker runs without it)

@@ -148,6 +148,15 @@ def test_rounds_give_medians_of_rates_and_of_each_rounds_own_ratios():
     rounds[0]["faust"]["steady_events_per_s"], rounds[2]["faust"]["steady_events_per_s"] = 11_000, 12_000
     out = summarise_rounds(rounds)
     assert out["worker_to_faust_steady"] == 0.65 and out["faust"]["steady_events_per_s"] == 11_500
+    assert "faust_bunched" not in out and "worker_to_faust_bunched" not in out  # not measured (no --bare-bunched)
+    for r, bunched, steady in zip(rounds, (12_000, 25_000, 10_000), (0.5, None, 0.8), strict=True):
+        r["faust_bunched"] = {"events_per_s": bunched}
+        r["worker_to_faust_bunched"] = round(r["worker"]["events_per_s"] / bunched, 3)
+        r["worker_to_faust_bunched_steady"] = steady
+    out = summarise_rounds(rounds)
+    assert out["faust_bunched"]["events_per_s"] == 12_000
+    assert out["worker_to_faust_bunched"] == 0.6  # rounds: 0.583, 0.6, 0.8
+    assert out["worker_to_faust_bunched_steady"] == 0.65  # the rounds that had one
 
 
 def test_steady_rate_leaves_a_stall_out_and_needs_three_stretches():
