@@ -2,8 +2,8 @@
 
 With one event per Kafka message, Faust's own path for a message (consumer, conductor, queues,
 stream) costs the worker more than detection does, and when it runs between every two events it
-evicts from the CPU caches what detection had in them: detection took 17.9–19.2 µs per single
-event when the agent read ``stream.events()``, 13.7–14.6 µs when it processed the events that had
+evicts from the CPU caches what detection had in them: detection took 19.2–21.1 µs per single
+event when the agent read ``stream.events()``, 13.3–14.6 µs when it processed the events that had
 arrived in one go (docs/BENCHMARKS.md, "2026-12-05 (night)"). :func:`bunches` lets Faust's stream
 run ahead and fill a buffer, and hands the agent what is there.
 
