@@ -77,5 +77,6 @@ async def decode(stream):
         async for event in stream.events():
             progress.decoded(event.message.value)
 
+
 if __name__ == "__main__":
     app.main()

@@ -581,6 +581,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
                 try:
                     await handle(event.message, out)
                 except Exception:  # a defect; as with stream.events(), its message is given up, not the bunch
+                    out.emits = []  # not sent with the next message (in its partition)
                     message = event.message
                     log.exception("detect: the message at %s/%d/%d failed and is skipped",
                                   message.topic, message.partition, message.offset)
