@@ -49,6 +49,9 @@ def _env_value(v: object) -> str:
 class WorkerProcess:
     """A ``distillwatch worker`` child process with its own environment."""
 
+    #: What the interpreter runs (tests start variants of the worker with the same settings).
+    command: tuple[str, ...] = ("-m", "streams.cli", "worker")
+
     def __init__(self, settings: Settings, log_path: Path, env: dict[str, str] | None = None):
         self.settings = settings
         self.log_path = log_path
@@ -62,7 +65,7 @@ class WorkerProcess:
         env.pop(f"{ENV_PREFIX}CONFIG", None)  # the settings are passed explicitly
         self._log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
+            [sys.executable, *self.command],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

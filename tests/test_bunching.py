@@ -137,3 +137,45 @@ def test_a_bunch_needs_a_size_and_a_timeout(max_events, within):
 
     with pytest.raises(ValueError):
         asyncio.run(anext(bunches(None, max_events, within)))
+
+
+def test_a_message_whose_handling_raises_is_skipped_and_the_rest_of_its_bunch_handled(kafka_bootstrap, tmp_path):
+    """A defect in detection (tests/faulty_worker.py raises on one account's events) costs that message only:
+    it is logged with its place and acknowledged, as Faust does for ``stream.events()``, and every other
+    message of the stream, in the same bunches, is handled and committed; the worker stays up."""
+    import urllib.request
+
+    import orjson
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from streams.broker import free_port
+    from tests.conftest import RunningWorker, unique_settings
+    from tests.test_restart import committed
+
+    settings = unique_settings(kafka_bootstrap, tmp_path, web_enabled=True, web_port=free_port())
+    worker = RunningWorker(settings, tmp_path / "faulty.log")
+    worker.proc.command = (str(Path(__file__).with_name("faulty_worker.py")), "worker")
+    worker.proc.env = {"FAULTY_ACCOUNT": "boom"}
+    accounts = ["a", "b", "boom", "c"]
+    n = 400
+    events = [(acct.encode(), orjson.dumps({"request_id": f"r{i}", "timestamp": 1.8e9 + i, "account_id": acct,
+                                           "model": "m-1", "status_code": 200}))
+              for i in range(n) for acct in [accounts[i % 4]]]
+    worker.start()
+    try:
+        produce(kafka_bootstrap, settings.input_topic, events)  # all at once: they arrive in bunches
+        deadline = time.monotonic() + 120
+        while committed(kafka_bootstrap, settings) < n:
+            assert worker.proc.alive(), worker.proc.log_tail(40)
+            assert time.monotonic() < deadline, f"committed {committed(kafka_bootstrap, settings)} of {n}"
+            time.sleep(0.5)
+        text = urllib.request.urlopen(f"http://127.0.0.1:{settings.web_port}/metrics", timeout=5).read().decode()
+        valid = next(s.value for fam in text_string_to_metric_families(text) for s in fam.samples
+                     if s.name == "distillwatch_events_total" and s.labels.get("outcome") == "valid")
+        assert valid == n - n // 4  # every event but the faulty account's
+        log = worker.proc.log_path.read_text(errors="replace")
+        assert log.count("failed and is skipped") == n // 4
+        assert "injected defect for boom" in log and f"{settings.input_topic}/" in log
+        assert worker.proc.alive()
+    finally:
+        worker.stop()

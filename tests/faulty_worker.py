@@ -1,0 +1,44 @@
+"""A distillwatch worker whose detection raises on the events of one account, for tests/test_bunching.py.
+
+Started like ``distillwatch worker`` (settings from ``DISTILLWATCH_*``), with ``FAULTY_ACCOUNT`` naming
+the account whose every event makes ``Detector.process`` raise: a defect in the middle of a bunch.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from detectors.engine import Detector  # noqa: E402
+from detectors.rules import Rules  # noqa: E402
+
+
+class FaultyDetector(Detector):
+    def __init__(self, rules: Rules, account: str):
+        super().__init__(rules)
+        self.faulty_account = account
+
+    def process(self, state, ev, alerts, ctx, fps):
+        if ev.account_id == self.faulty_account:
+            raise RuntimeError(f"injected defect for {ev.account_id}")
+        return super().process(state, ev, alerts, ctx, fps)
+
+
+def main() -> None:
+    from streams.app import build_app
+    from streams.cli import _setup_logging, new_worker
+    from streams.settings import load_settings
+    from streams.topics import ensure_topics
+
+    settings = load_settings(None)
+    _setup_logging(settings.log_level)
+    ensure_topics(settings)
+    detector = FaultyDetector(Rules.load(settings.rules_file), os.environ["FAULTY_ACCOUNT"])
+    new_worker(build_app(settings, detector=detector).app, settings.log_level).execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()
