@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -19,11 +20,15 @@ import time
 import uuid
 from pathlib import Path
 
+import orjson
 import pytest
-from kafka.admin import KafkaAdminClient, NewTopic
 
+from streams.broker import free_port
 from streams.bunching import bunches
-from tests.kafkautil import produce
+from tests.conftest import RunningWorker, unique_settings
+from tests.kafkautil import group_offsets, new_topic, produce
+from tests.test_actions_integration import metric, scrape
+from tests.test_restart import committed
 
 pytestmark = pytest.mark.integration
 
@@ -31,23 +36,13 @@ APP = Path(__file__).with_name("bunching_app.py")
 
 
 def _topic(bootstrap: str, n: int) -> str:
-    topic = f"bunch-{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    try:
-        admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    finally:
-        admin.close()
+    topic = new_topic(bootstrap, "bunch", 1)
     produce(bootstrap, topic, ((None, b"%d" % i) for i in range(n)))
     return topic
 
 
 def _committed(bootstrap: str, group: str, topic: str) -> int | None:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-    try:
-        offsets = admin.list_group_offsets(group).get(group, {})
-    finally:
-        admin.close()
-    return next((o.offset for tp, o in offsets.items() if tp.topic == topic), None)
+    return group_offsets(bootstrap, group, topic).get(0)
 
 
 class _Worker:
@@ -133,8 +128,6 @@ def test_an_agent_that_leaves_inside_a_bunch_commits_only_what_it_acknowledged(k
 
 @pytest.mark.parametrize(("max_events", "within"), [(0, 0.1), (10, 0.0), (10, -1.0)])
 def test_a_bunch_needs_a_size_and_a_timeout(max_events, within):
-    import asyncio
-
     with pytest.raises(ValueError):
         asyncio.run(anext(bunches(None, max_events, within)))
 
@@ -143,15 +136,6 @@ def test_a_message_whose_handling_raises_is_skipped_and_the_rest_of_its_bunch_ha
     """A defect in detection (tests/faulty_worker.py raises on one account's events) costs that message only:
     it is logged with its place and acknowledged, as Faust does for ``stream.events()``, and every other
     message of the stream, in the same bunches, is handled and committed; the worker stays up."""
-    import urllib.request
-
-    import orjson
-    from prometheus_client.parser import text_string_to_metric_families
-
-    from streams.broker import free_port
-    from tests.conftest import RunningWorker, unique_settings
-    from tests.test_restart import committed
-
     settings = unique_settings(kafka_bootstrap, tmp_path, web_enabled=True, web_port=free_port())
     worker = RunningWorker(settings, tmp_path / "faulty.log")
     worker.proc.command = (str(Path(__file__).with_name("faulty_worker.py")), "worker")
@@ -169,9 +153,7 @@ def test_a_message_whose_handling_raises_is_skipped_and_the_rest_of_its_bunch_ha
             assert worker.proc.alive(), worker.proc.log_tail(40)
             assert time.monotonic() < deadline, f"committed {committed(kafka_bootstrap, settings)} of {n}"
             time.sleep(0.5)
-        text = urllib.request.urlopen(f"http://127.0.0.1:{settings.web_port}/metrics", timeout=5).read().decode()
-        valid = next(s.value for fam in text_string_to_metric_families(text) for s in fam.samples
-                     if s.name == "distillwatch_events_total" and s.labels.get("outcome") == "valid")
+        valid = metric(scrape(settings.web_port), "distillwatch_events_total", outcome="valid")
         assert valid == n - n // 4  # every event but the faulty account's
         log = worker.proc.log_path.read_text(errors="replace")
         assert log.count("failed and is skipped") == n // 4

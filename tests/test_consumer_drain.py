@@ -10,23 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from types import SimpleNamespace
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka import KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
 
 from streams.app import _ConsumerThread
+from tests.kafkautil import new_topic
 
 
 def _topic_with_records(bootstrap: str, per_partition: int) -> str:
-    topic = f"drain-{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    try:
-        admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
-    finally:
-        admin.close()
+    topic = new_topic(bootstrap, "drain", 2)
     producer = KafkaProducer(bootstrap_servers=bootstrap)
     try:
         for p in (0, 1):

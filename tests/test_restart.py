@@ -42,7 +42,7 @@ from streams.app import CONTEXT_TABLE, TABLE_NAME
 from streams.broker import EmbeddedBroker, free_port
 from streams.replay import replay
 from tests.conftest import RunningWorker, unique_settings
-from tests.kafkautil import consume, produce
+from tests.kafkautil import consume, group_offsets, produce
 from tests.s3server import S3rver
 from tests.tcpproxy import TcpProxy
 from tests.test_integration import _outcomes, _wait_for_metrics, simulated_events
@@ -76,12 +76,7 @@ def restart_settings(bootstrap: str, tmp_path: Path, **overrides):
 
 def committed_offsets(bootstrap: str, settings) -> dict[int, int]:
     """The worker's committed input offset (the next to read) per partition."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-    try:
-        offsets = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
-    finally:
-        admin.close()
-    return {tp.partition: o.offset for tp, o in offsets.items() if tp.topic == settings.input_topic and o.offset > 0}
+    return {p: o for p, o in group_offsets(bootstrap, settings.app_id, settings.input_topic).items() if o > 0}
 
 
 def committed(bootstrap: str, settings) -> int:
