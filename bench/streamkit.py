@@ -199,6 +199,27 @@ def steady_rate(points: Sequence[tuple[float, float]], stretch: float = STRETCH_
     return round(statistics.median(rates)) if len(rates) >= 3 else None
 
 
+def all_busy(polls: Sequence[tuple[float, Sequence[float]]]) -> dict:
+    """From polls ``(time, each worker's events done)`` of a group: when each worker last made progress
+    (seconds after the first poll, ``stopped_s``), and the group's rate up to the first of those
+    (``all_busy_s``, ``all_busy_events_per_s``, None when that is no time at all). On a finite topic a
+    worker that runs out of input first leaves the others to finish alone; the whole window averages that
+    tail in, this rate leaves it out."""
+    if not polls:
+        return {"stopped_s": [], "all_busy_s": 0.0, "all_busy_events_per_s": None}
+    t0, first = polls[0]
+    moved = [t0] * len(first)
+    for (_, before), (t, counts) in zip(polls, polls[1:]):
+        for i, (a, b) in enumerate(zip(before, counts)):
+            if b > a:
+                moved[i] = t
+    t_busy = min(moved)
+    n_busy = sum(next(counts for t, counts in polls if t == t_busy))
+    busy = t_busy - t0
+    return {"stopped_s": [round(t - t0, 2) for t in moved], "all_busy_s": round(busy, 2),
+            "all_busy_events_per_s": round((n_busy - sum(first)) / busy) if busy > 0 else None}
+
+
 class Workers:
     """Real ``distillwatch worker`` subprocesses, stopped (with their process groups) on exit."""
 
@@ -207,18 +228,30 @@ class Workers:
         self.procs: list[WorkerProcess] = []
 
     def start(self, settings: Settings, timeout: float = 90.0) -> WorkerProcess:
-        w = WorkerProcess(settings, self.workdir / f"worker-{len(self.procs)}-{settings.app_id}.log").start()
-        self.procs.append(w)
+        return self.start_together([settings], timeout)[0]
+
+    def start_together(self, settings_list: Sequence[Settings], timeout: float = 90.0) -> list[WorkerProcess]:
+        """Start a worker per settings, all before waiting for any, then wait until each serves ``/metrics``:
+        workers of one group started together join it together, rather than the first reading the whole
+        topic alone until the next one's start-up is done."""
+        started = []
+        for settings in settings_list:
+            w = WorkerProcess(settings, self.workdir / f"worker-{len(self.procs)}-{settings.app_id}.log").start()
+            self.procs.append(w)
+            started.append((w, settings))
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not w.alive():
-                raise RuntimeError("worker exited during start-up:\n" + w.log_tail(60))
-            try:
-                metrics_text(settings)
-                return w
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("worker did not serve /metrics in time:\n" + w.log_tail(60))
+        for w, settings in started:
+            while True:
+                if not w.alive():
+                    raise RuntimeError("worker exited during start-up:\n" + w.log_tail(60))
+                try:
+                    metrics_text(settings)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("worker did not serve /metrics in time:\n" + w.log_tail(60)) from None
+                    time.sleep(0.2)
+        return [w for w, _ in started]
 
     def stop_all(self) -> None:
         for w in self.procs:
@@ -244,6 +277,7 @@ def track(settings_list: list[Settings], target: float, max_seconds: float, idle
     cpu_first = cpu_last = {}
     counts_last: list[float] = []
     points: list[tuple[float, float]] = []  # (time, events done) from the first poll counted on
+    polls: list[tuple[float, list[float]]] = []  # (time, each worker's events done) from the first poll counted on
     t_start = time.monotonic()
     while True:
         now = time.monotonic()
@@ -252,6 +286,8 @@ def track(settings_list: list[Settings], target: float, max_seconds: float, idle
         n = sum(counts)
         if t_first is None and all(c > 0 for c in counts):
             t_first, n_first, cpu_first = now, n, {k: cpu_seconds(p) for k, p in pids.items()}
+        if t_first is not None:
+            polls.append((now, counts))
         if t_first is not None and n > n_last:
             points.append((now, n))
         if n > n_last:
@@ -272,6 +308,8 @@ def track(settings_list: list[Settings], target: float, max_seconds: float, idle
         "steady_events_per_s": steady_rate(points),
         "events_per_worker": [int(c) for c in counts_last],
     }
+    if len(settings_list) > 1:
+        res.update(all_busy(polls))
     if pids and span > 0:
         res["cpu_share"] = {k: round((cpu_last[k] - cpu_first[k]) / span, 2) for k in pids}
     if n_last:

@@ -185,3 +185,17 @@ def test_single_event_verdict_needs_the_steady_ratio_too():
     assert "steady: 70.0%" in verdicts(single(0.85, 0.70))[0]["measured"]
     assert verdicts(single(0.85, None))[0]["pass"]  # a run too short for stretches: the window decides
     assert not verdicts(single(0.75, 0.90))[0]["pass"]
+
+
+def test_all_busy_leaves_out_the_tail_one_worker_finishes_alone():
+    # two workers at 1,000 events/s each; the first runs out of input after 2 s, the second after 3 s
+    polls = [(t / 4, [min(t / 4, 2.0) * 1000, min(t / 4, 3.0) * 1000]) for t in range(0, 17)]
+    res = sk.all_busy(polls)
+    assert res["stopped_s"] == [2.0, 3.0]
+    assert res["all_busy_s"] == 2.0
+    assert res["all_busy_events_per_s"] == 2000  # the whole window would say 5,000 / 3 s
+    # counted from the first poll: what the workers had done before it is not in the rate
+    shifted = [(t, [a + 500, b + 700]) for t, (a, b) in polls]
+    assert sk.all_busy(shifted)["all_busy_events_per_s"] == 2000
+    assert sk.all_busy([(0.0, [5, 5])]) == {"stopped_s": [0.0, 0.0], "all_busy_s": 0.0, "all_busy_events_per_s": None}
+    assert sk.all_busy([])["all_busy_events_per_s"] is None
