@@ -3,12 +3,13 @@
 :class:`river.anomaly.HalfSpaceTrees` walks trees of Python node objects: with the 50 trees of height 5
 that :class:`detectors.models.AnomalyModel` uses, a score costs about 80 µs and a learn about 160 µs on
 the machines of docs/BENCHMARKS.md, the largest single cost of detection. :class:`HalfSpaceTrees` here is
-the same model. It is a subclass of river's, its trees are built by river's own ``make_padded_tree`` from
-the same seeded generator (so the same splits), and its walks are river's, line for line. Only the
-storage differs: a tree of height ``h`` is complete, so its ``2 ** (h + 1) - 1`` nodes are laid out in
-depth-first order (a node's left child follows it; its right child is ``2 ** (h - depth)`` further on),
-one array per node attribute, walked by compiled code (``hst.pxd``). Scores are river's, bit for bit:
-tests/test_models.py compares them with river's class on random streams.
+the same model. It is a subclass of river's, its trees are grown as river's own ``make_padded_tree`` grows
+them, with the same draws from the same seeded generator (so the same splits), and its walks are river's,
+line for line. Only the storage differs: a tree of height ``h`` is complete, so its ``2 ** (h + 1) - 1``
+nodes are laid out in depth-first order (a node's left child follows it; its right child is
+``2 ** (h - depth)`` further on), one array per node attribute, walked by compiled code (``hst.pxd``).
+Splits and scores are river's, bit for bit: tests/test_hst.py compares them with river's class on random
+streams.
 
 >>> hst = HalfSpaceTrees(n_trees=5, height=3, window_size=3, seed=42)
 >>> for v in (0.5, 0.45, 0.43, 0.5, 0.45, 0.43):
@@ -24,12 +25,35 @@ from array import array
 
 import cython
 from river import anomaly
-from river.tree.padded import PaddedBranch, make_padded_tree
+from river.tree.padded import PaddedBranch
 
 if not cython.compiled:  # compiled, C functions (hst.pxd)
     from .carray import f64, i32, i64
 
 __all__ = ["HalfSpaceTrees", "MinMaxHalfSpaceTrees"]
+
+
+def _grow(features: range, lo: list, hi: list, height: int, rng, feature: list, threshold: list) -> None:
+    """River's ``make_padded_tree(limits, height, padding=0.15, rng)`` with ``limits`` the features'
+    ``(lo, hi)``, node by node in depth-first order into ``feature`` (an index; -1 for a leaf) and
+    ``threshold``: the same calls to ``rng`` with the same arguments, so the same splits."""
+    if height == 0:
+        feature.append(-1)
+        threshold.append(0.0)
+        return
+    # a feature weighted by the gap between its limits, then a split point away from them by the padding
+    on = rng.choices(population=features, weights=[top - bottom for bottom, top in zip(lo, hi)])[0]
+    a = lo[on]
+    b = hi[on]
+    at = rng.uniform(a + 0.15 * (b - a), b - 0.15 * (b - a))
+    feature.append(on)
+    threshold.append(at)
+    hi[on] = at
+    _grow(features, lo, hi, height - 1, rng, feature, threshold)
+    hi[on] = b
+    lo[on] = at
+    _grow(features, lo, hi, height - 1, rng, feature, threshold)
+    lo[on] = a
 
 
 class HalfSpaceTrees(anomaly.HalfSpaceTrees):
@@ -65,35 +89,43 @@ class HalfSpaceTrees(anomaly.HalfSpaceTrees):
         return tuple(sorted({names[f] for f in self._feature if f >= 0}))
 
     def _build(self, x) -> None:
-        # river's learn_one, first call: the same trees, from the same generator in the same order
-        trees = [
-            make_padded_tree(
-                limits={i: self.limits[i] for i in sorted(x)},
-                height=self.height,
-                padding=0.15,
-                rng=self.rng,
-                r_mass=0,
-                l_mass=0,
-            )
-            for _ in range(self.n_trees)
-        ]
-        self._flatten(sorted(x), trees)
+        # river's learn_one, first call: the same trees, from the same generator in the same order, grown
+        # straight into the arrays (river's node objects cost about 10 ms per model, on a worker's first events)
+        names = sorted(x)
+        lo = [self.limits[name][0] for name in names]
+        hi = [self.limits[name][1] for name in names]
+        features = range(len(names))
+        feature: list = []
+        threshold: list = []
+        for _ in range(self.n_trees):
+            _grow(features, lo, hi, self.height, self.rng, feature, threshold)
+        self._set_trees(tuple(names), feature, threshold)
 
     def _flatten(self, names, trees) -> None:
-        self.names = tuple(names)
-        index = {name: i for i, name in enumerate(self.names)}
+        """River's trees (of node objects) into the arrays."""
+        index = {name: i for i, name in enumerate(names)}
+        feature, threshold, l_mass, r_mass = [], [], [], []
         for tree in trees:
             for node in tree.iter_dfs():
                 if isinstance(node, PaddedBranch):
-                    self._feature.append(index[node.feature])
-                    self._threshold.append(node.threshold)
+                    feature.append(index[node.feature])
+                    threshold.append(node.threshold)
                 else:
-                    self._feature.append(-1)
-                    self._threshold.append(0.0)
-                self._l_mass.append(node.l_mass)
-                self._r_mass.append(node.r_mass)
-        if len(self._feature) != self.n_trees * self.nodes_per_tree:
+                    feature.append(-1)
+                    threshold.append(0.0)
+                l_mass.append(node.l_mass)
+                r_mass.append(node.r_mass)
+        self._set_trees(tuple(names), feature, threshold, l_mass, r_mass)
+
+    def _set_trees(self, names: tuple, feature: list, threshold: list, l_mass=None, r_mass=None) -> None:
+        """The trees' nodes in depth-first order, one list per attribute (masses 0 when not given)."""
+        if len(feature) != self.n_trees * self.nodes_per_tree:
             raise ValueError("half-space trees are not complete binary trees of the model's height")
+        self.names = names
+        self._feature = array("i", feature)
+        self._threshold = array("d", threshold)
+        self._l_mass = array("q", l_mass) if l_mass is not None else array("q", bytes(8 * len(feature)))
+        self._r_mass = array("q", r_mass) if r_mass is not None else array("q", bytes(8 * len(feature)))
         self._x = array("d", bytes(8 * len(names)))
         self._present = array("i", bytes(4 * len(names)))
 
@@ -161,8 +193,8 @@ class MinMaxHalfSpaceTrees(HalfSpaceTrees):
         self._lo = array("d")
         self._hi = array("d")
 
-    def _flatten(self, names, trees) -> None:
-        super()._flatten(names, trees)
+    def _set_trees(self, names: tuple, feature: list, threshold: list, l_mass=None, r_mass=None) -> None:
+        super()._set_trees(names, feature, threshold, l_mass, r_mass)
         self._lo = array("d", [math.inf]) * len(self.names)  # river's stats.Min starts at +inf
         self._hi = array("d", [-math.inf]) * len(self.names)
 

@@ -24,14 +24,23 @@ def stream(seed: int, n: int, names=("a", "b", "c", "d", "e")):
         yield x
 
 
+LIMITS = {"a": (0, 4), "b": (-1.5, 0.5), "d": (2, 2.25)}  # ints too, as river takes them; c and e: (0, 1)
+
+
+@pytest.mark.parametrize("limits", [None, LIMITS], ids=["default-limits", "given-limits"])
 @pytest.mark.parametrize("n_trees,height,window,seed", [(5, 3, 3, 42), (50, 5, 25, 7), (10, 8, 40, 1), (3, 1, 2, 0)])
-def test_scores_and_masses_equal_rivers(n_trees, height, window, seed):
-    ours = HalfSpaceTrees(n_trees=n_trees, height=height, window_size=window, seed=seed)
-    theirs = anomaly.HalfSpaceTrees(n_trees=n_trees, height=height, window_size=window, seed=seed)
-    for x in stream(seed, 600):
+def test_scores_and_masses_equal_rivers(n_trees, height, window, seed, limits):
+    ours = HalfSpaceTrees(n_trees=n_trees, height=height, window_size=window, seed=seed, limits=limits)
+    theirs = anomaly.HalfSpaceTrees(n_trees=n_trees, height=height, window_size=window, seed=seed, limits=limits)
+    for i, x in enumerate(stream(seed, 600)):
         assert ours.score_one(x) == theirs.score_one(x)  # exactly: the same walks in the same order
         ours.learn_one(x)
         theirs.learn_one(x)
+        if i == 0:  # the trees as built: the same splits, node by node in depth-first order
+            nodes = [n for t in theirs.trees for n in t.iter_dfs()]
+            assert [ours.names[f] if f >= 0 else None for f in ours._feature] == [
+                getattr(n, "feature", None) for n in nodes]
+            assert list(ours._threshold) == [getattr(n, "threshold", 0.0) for n in nodes]
     nodes = [n for t in theirs.trees for n in t.iter_dfs()]
     assert list(ours._l_mass) == [n.l_mass for n in nodes]
     assert list(ours._r_mass) == [n.r_mass for n in nodes]
