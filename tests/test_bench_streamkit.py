@@ -199,3 +199,20 @@ def test_all_busy_leaves_out_the_tail_one_worker_finishes_alone():
     assert sk.all_busy(shifted)["all_busy_events_per_s"] == 2000
     assert sk.all_busy([(0.0, [5, 5])]) == {"stopped_s": [0.0, 0.0], "all_busy_s": 0.0, "all_busy_events_per_s": None}
     assert sk.all_busy([])["all_busy_events_per_s"] is None
+
+
+def test_first_events_splits_young_from_later_and_names_the_slowest(events):
+    from bench.first_events import measure
+
+    decoded = [decode_message(raw)[0][1] for _, raw in events]
+    res = measure(decoded, young=16, partitions=8)
+    per_account = Counter(ev.account_id for ev in decoded)
+    young = sum(min(n, 16) for n in per_account.values())
+    assert 0 < young < len(decoded)
+    assert res["young"]["events"] == young and res["later"]["events"] == len(decoded) - young
+    assert res["all"]["events"] == len(decoded)
+    slowest = res["slowest"]
+    assert len(slowest) == 12 and [s["ms"] for s in slowest] == sorted((s["ms"] for s in slowest), reverse=True)
+    assert all(s["young"] == (sum(ev.account_id == decoded[s["index"]].account_id
+                                  for ev in decoded[: s["index"]]) < 16) for s in slowest)
+    assert isinstance(res["oldest_generation_collections"], list)
