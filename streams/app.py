@@ -83,6 +83,11 @@ FINGERPRINT_TABLE = "fingerprint-index"
 BUNCH_EVENTS = 1000
 BUNCH_WAIT_SECONDS = 0.02
 YIELD_SECONDS = 0.005
+#: Events bound for another partition's account (a batch of mixed accounts) are gathered over the
+#: messages of a bunch and sent as one re-key message per partition, once this many wait, this long after
+#: the first, or at the end of the bunch (each re-key message is one more message for Faust to read).
+REKEY_EVENTS = 2000
+REKEY_WAIT_SECONDS = 0.05
 
 
 @dataclass
@@ -122,16 +127,35 @@ def _faust_settings(settings: Settings) -> dict:
 
 class _Outcome:
     """What the events of the input messages did: the alerts and fingerprints of the message being
-    handled (sent once it is done), and the events' times, accounts and duplicates since the metrics
-    and the circuit breaker last heard of them (once per bunch of messages)."""
+    handled (sent once it is done), the events' times, accounts and duplicates since the metrics
+    and the circuit breaker last heard of them (once per bunch of messages), and the events bound for
+    other partitions that wait to be sent (:meth:`reroute`)."""
 
-    __slots__ = ("duplicate", "times", "accounts", "emits")
+    __slots__ = ("duplicate", "times", "accounts", "emits", "rerouted", "rerouted_events", "since", "hold")
 
     def __init__(self) -> None:
         self.duplicate = 0
         self.times: list[float] = []  # event time of each valid event processed
         self.accounts: list[str] = []  # and its account
         self.emits: list[tuple[bytes, list[dict], list]] = []  # (account key, alerts, fingerprints)
+        self.rerouted: dict[int, list[tuple[bytes, str]]] = {}  # partition -> (record, account id), to send
+        self.rerouted_events = 0
+        self.since = 0.0  # perf_counter when the first of them was added
+        self.hold = False  # the message just handled added some: acknowledge it once they are sent
+
+    def reroute(self, items: dict[int, list[tuple[bytes, str]]]) -> None:
+        """A handled message's events bound for other partitions (by partition), sent with those of the next
+        messages; the message must not be acknowledged before (:attr:`hold`)."""
+        if not self.rerouted_events:
+            self.since = time.perf_counter()
+        for home, records in items.items():
+            waiting = self.rerouted.get(home)
+            if waiting is None:
+                self.rerouted[home] = records
+            else:
+                waiting.extend(records)
+            self.rerouted_events += len(records)
+        self.hold = True
 
 
 class _Active:
@@ -497,13 +521,34 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
                 stage["emit"].observe_later(time.perf_counter() - t3)
         for data, exc, index in rejects:
             await reject(message, data, exc, index)
-        for home, items in reroute.items():
-            # one message per target partition: a batch stays a batch on the re-key topic
+        if reroute:  # last: a message that failed before this point re-routes nothing
+            out.reroute(reroute)
+
+    # a re-key message is read back like an input message, and sent through a producer whose requests admit
+    # max_event_bytes (plus headroom): it stays within both limits, and within max_message_events
+    rekey_bytes = min(settings.max_event_bytes, settings.max_message_bytes)
+    rekey_events = settings.max_message_events
+
+    def send_rerouted(out: _Outcome) -> None:
+        """The events gathered for other partitions, one re-key message per partition (a batch stays a batch
+        on the re-key topic; split where it would outgrow the limits above), handed to the producer: the next
+        offset commit waits until the broker has them."""
+        for home, items in out.rerouted.items():
             metrics.rekeyed.inc(len(items))
-            if len(items) == 1:
-                rekey.send_soon(key=items[0][1].encode(), value=items[0][0], partition=home)
-            else:  # in the input format, so the re-key topic reads like the input topic
-                rekey.send_soon(key=None, value=join([data for data, _ in items]), partition=home)
+            start, size = 0, 1  # a v1 JSON array's length (records, a comma or bracket each, one bracket more); NDJSON and OTLP come out shorter
+            for i, (data, _) in enumerate(items):
+                if i > start and (size + len(data) + 1 > rekey_bytes or i - start >= rekey_events):
+                    send_rekey(home, items[start:i])
+                    start, size = i, 1
+                size += len(data) + 1
+            send_rekey(home, items[start:])
+        out.rerouted, out.rerouted_events = {}, 0
+
+    def send_rekey(home: int, items: list[tuple[bytes, str]]) -> None:
+        if len(items) == 1:
+            rekey.send_soon(key=items[0][1].encode(), value=items[0][0], partition=home)
+        else:  # in the input format, so the re-key topic reads like the input topic
+            rekey.send_soon(key=None, value=join([data for data, _ in items]), partition=home)
 
     async def reject(message, data: bytes | None, exc: InvalidEvent, index: int | None) -> None:
         metrics.rejected(exc)
@@ -569,11 +614,23 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         # Faust's path between two events costs more than detection and evicts it from the caches). Each
         # event is acknowledged once handled, as with stream.events(): an offset becomes committable when
         # its message is done, and one the agent never finished is read again after a restart.
+        # A message whose events for other partitions wait to be sent (_Outcome.reroute) is acknowledged once
+        # they are, and so is every message after it: Faust's consumer commits past an unacknowledged message
+        # at the head of a partition when the next one is acknowledged (Consumer._new_offset), so acks go in
+        # order.
         ack = stream.ack
         set_event = _faust_streams._current_event.set
         ref = weakref.ref
         yielded = time.perf_counter()
         out = _Outcome()
+        held: list = []
+
+        async def release() -> None:
+            send_rerouted(out)
+            for event in held:
+                await ack(event)
+            held.clear()
+
         async for events in bunches(stream, BUNCH_EVENTS, BUNCH_WAIT_SECONDS):
             for event in events:
                 set_event(ref(event))  # table writes (alert and action history) take its partition
@@ -587,12 +644,19 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
                                   message.topic, message.partition, message.offset)
                 t1 = time.perf_counter()
                 metrics.process_seconds.observe_later(t1 - t0)
-                await ack(event)
+                if out.hold or held:
+                    out.hold = False
+                    held.append(event)
+                    if out.rerouted_events >= REKEY_EVENTS or t1 - out.since > REKEY_WAIT_SECONDS:
+                        await release()
+                else:
+                    await ack(event)
                 if t1 - yielded > YIELD_SECONDS:  # a bunch of large batches: let timers, commits and scrapes run
                     settle(out)
                     await asyncio.sleep(0)
                     yielded = time.perf_counter()
             settle(out)
+            await release()  # before the agent waits for more: Faust's rebalance waits for every ack
 
     @app.agent(fingerprints_topic, name="coordinate")
     async def coordinate(stream):

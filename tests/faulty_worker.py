@@ -1,7 +1,9 @@
-"""A distillwatch worker whose detection raises on the events of one account, for tests/test_bunching.py.
+"""A distillwatch worker with an injected defect, for tests/test_bunching.py.
 
 Started like ``distillwatch worker`` (settings from ``DISTILLWATCH_*``), with ``FAULTY_ACCOUNT`` naming
-the account whose every event makes ``Detector.process`` raise: a defect in the middle of a bunch.
+the account whose every event makes ``Detector.process`` raise (a defect in the middle of a bunch), or
+``FAULTY_REKEY=1``: every send to the re-key topic raises (events bound for another partition cannot be
+handed to the producer).
 """
 
 from __future__ import annotations
@@ -36,7 +38,18 @@ def main() -> None:
     settings = load_settings(None)
     _setup_logging(settings.log_level)
     ensure_topics(settings)
-    detector = FaultyDetector(Rules.load(settings.rules_file), os.environ["FAULTY_ACCOUNT"])
+    detector = FaultyDetector(Rules.load(settings.rules_file), os.environ.get("FAULTY_ACCOUNT", ""))
+    if os.environ.get("FAULTY_REKEY") == "1":
+        import faust.topics
+
+        send_soon = faust.topics.Topic.send_soon
+
+        def failing_send_soon(self, *args, **kwargs):
+            if self.get_topic_name() == settings.rekey_topic:
+                raise RuntimeError("injected re-key send failure")
+            return send_soon(self, *args, **kwargs)
+
+        faust.topics.Topic.send_soon = failing_send_soon
     new_worker(build_app(settings, detector=detector).app, settings.log_level).execute_from_commandline()
 
 

@@ -161,3 +161,50 @@ def test_a_message_whose_handling_raises_is_skipped_and_the_rest_of_its_bunch_ha
         assert worker.proc.alive()
     finally:
         worker.stop()
+
+
+def test_a_message_whose_rekeyed_events_were_not_sent_is_not_committed(kafka_bootstrap, tmp_path):
+    """Events bound for another partition's account wait in the agent and go out as one re-key message per
+    partition for many input messages. The message they came from is acknowledged only once they are handed
+    to the producer, and so is every message after it: Faust commits past an unacknowledged message at the head
+    of a partition as soon as the next one is acknowledged. tests/faulty_worker.py makes every re-key send
+    raise; the partition's commits must stop at that message, with the ten after it in the same bunch."""
+    from detectors.engine import partition_for
+
+    settings = unique_settings(kafka_bootstrap, tmp_path, web_enabled=True, web_port=free_port())
+    parts = settings.partitions
+    here = [a for a in (f"h{i}" for i in range(200)) if partition_for(a.encode(), parts) == 0][:4]
+    away = next(a for a in (f"x{i}" for i in range(200)) if partition_for(a.encode(), parts) != 0)
+
+    def event(i: int, account: str) -> bytes:
+        return orjson.dumps({"request_id": f"r{i}", "timestamp": 1.8e9 + i, "account_id": account,
+                             "model": "m-1", "status_code": 200})
+
+    def offset() -> int | None:
+        return group_offsets(kafka_bootstrap, settings.app_id, settings.input_topic).get(0)
+
+    worker = RunningWorker(settings, tmp_path / "faulty-rekey.log")
+    worker.proc.command = (str(Path(__file__).with_name("faulty_worker.py")), "worker")
+    worker.proc.env = {"FAULTY_REKEY": "1"}
+    worker.start()
+    try:
+        produce(kafka_bootstrap, settings.input_topic, [(here[i % 4].encode(), event(i, here[i % 4])) for i in range(20)])
+        deadline = time.monotonic() + 120
+        while offset() != 20:  # partition 0's own accounts: handled, acknowledged, committed
+            assert worker.proc.alive(), worker.proc.log_tail(40)
+            assert time.monotonic() < deadline, f"committed {offset()} of 20"
+            time.sleep(0.5)
+        # keyed to partition 0, carrying an event of an account of another partition; then ten of partition 0's own
+        produce(kafka_bootstrap, settings.input_topic,
+                [(here[0].encode(), event(20, away))]
+                + [(here[i % 4].encode(), event(i, here[i % 4])) for i in range(21, 31)])
+        deadline = time.monotonic() + 60
+        while "injected re-key send failure" not in worker.proc.log_path.read_text(errors="replace"):
+            assert time.monotonic() < deadline, worker.proc.log_tail(40)
+            time.sleep(0.5)
+        time.sleep(8)  # Faust commits every 2.8 s, and once more when an agent fails
+        assert offset() == 20
+        valid = metric(scrape(settings.web_port), "distillwatch_events_total", outcome="valid")
+        assert valid == 30  # the ten after it were handled, in the same bunch: only their acks wait
+    finally:
+        worker.stop()

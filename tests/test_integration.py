@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 import simulator
+from detectors.contract import decode_message
 from detectors.engine import Detector, partition_for
 from streams.app import DLQ_CODE_HEADER, DLQ_FIELD_HEADER, DLQ_INDEX_HEADER, DLQ_REASON_HEADER
 from streams.replay import replay
@@ -131,8 +132,13 @@ def test_keyless_and_miskeyed_messages_are_rekeyed_by_account(worker_factory, ka
     # the ones that arrived on another partition than the account's went through the re-key topic
     n = int(values['distillwatch_events_total{outcome="rekeyed"}'])
     assert 50 <= n <= 200
-    rekeyed = consume(kafka_bootstrap, s.rekey_topic, until=lambda r: len(r) >= n, timeout=60)
-    assert len(rekeyed) == n and {m.key for m in rekeyed} == {b"acct-keyless"}
+    # gathered over the input messages: fewer re-key messages than events, each event once
+    rekeyed = consume(kafka_bootstrap, s.rekey_topic, timeout=60,
+                      until=lambda r: sum(len(decode_message(m.value)) for m in r) >= n)
+    events = [ev for m in rekeyed for _, ev in decode_message(m.value)]
+    assert len(events) == n and len({ev.request_id for ev in events}) == n
+    assert {ev.account_id for ev in events} == {"acct-keyless"}
+    assert len(rekeyed) < n
     home = partition_for(b"acct-keyless", s.partitions)
     assert {m.partition for m in rekeyed} == {home}
 
@@ -174,6 +180,39 @@ def test_batched_messages_json_arrays_and_ndjson(worker_factory, kafka_bootstrap
     assert got == [(b"0", b'{"request_id":"bad-1"}'), (b"1", b"7")]
     alerts = consume(kafka_bootstrap, s.alerts_topic, until=lambda r: len(r) >= 1, timeout=120)
     assert {m.key for m in alerts} == {b"acct-b7"}
+
+
+def test_rekeyed_events_of_many_messages_are_gathered_within_the_message_limits(worker_factory, kafka_bootstrap):
+    """The events bound for each partition are sent together for many input messages, in re-key messages that
+    the worker reads back like input: none outgrows ``max_message_events`` or ``max_event_bytes``."""
+    w = worker_factory(web_enabled=True, max_message_events=20, max_event_bytes=1024)
+    s = w.settings
+    events = [{"request_id": f"g-{i}", "timestamp": 1795860000.0 + i, "account_id": f"acct-g{i % 13}",
+               "model": "frontier-large", "status_code": 200} for i in range(240)]
+    size = len(orjson.dumps(events[0]))
+    assert 20 * (size + 1) > 1024 > 2 * (size + 1)  # the byte limit splits before the count does
+    msgs = [(None, b"\n".join(orjson.dumps(e) for e in events[j:j + 20])) for j in range(0, len(events), 20)]
+    produce(kafka_bootstrap, s.input_topic, msgs)
+    _, values = _wait_for_metrics(s, lambda v: v['distillwatch_events_total{outcome="valid"}'] >= 240)
+    assert values['distillwatch_events_total{outcome="valid"}'] == 240
+    assert values['distillwatch_events_total{outcome="invalid"}'] == 0
+    n = int(values['distillwatch_events_total{outcome="rekeyed"}'])
+    rekeyed = consume(kafka_bootstrap, s.rekey_topic, timeout=60,
+                      until=lambda r: sum(len(decode_message(m.value)) for m in r) >= n)
+    assert sum(len(decode_message(m.value)) for m in rekeyed) == n
+    assert all(len(m.value) <= 1024 for m in rekeyed), sorted(len(m.value) for m in rekeyed)[-5:]
+    assert max(len(decode_message(m.value)) for m in rekeyed) > 1  # gathered, then split at the limit
+    w2 = worker_factory(web_enabled=True, max_message_events=2)  # the count limit, with the default byte limit
+    s2 = w2.settings
+    produce(kafka_bootstrap, s2.input_topic, [(None, b"\n".join(orjson.dumps(e) for e in events[j:j + 2]))
+                                             for j in range(0, 120, 2)])
+    _, values = _wait_for_metrics(s2, lambda v: v['distillwatch_events_total{outcome="valid"}'] >= 120)
+    assert values['distillwatch_events_total{outcome="valid"}'] == 120
+    assert values['distillwatch_events_total{outcome="invalid"}'] == 0
+    n = int(values['distillwatch_events_total{outcome="rekeyed"}'])
+    rekeyed = consume(kafka_bootstrap, s2.rekey_topic, timeout=60,
+                      until=lambda r: sum(len(decode_message(m.value)) for m in r) >= n)
+    assert {len(decode_message(m.value)) for m in rekeyed} <= {1, 2} and len(rekeyed) < n
 
 
 def test_worker_refuses_an_input_topic_with_the_wrong_partition_count(kafka_bootstrap, tmp_path):
