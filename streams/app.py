@@ -535,7 +535,9 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         offset commit waits until the broker has them."""
         for home, items in out.rerouted.items():
             metrics.rekeyed.inc(len(items))
-            start, size = 0, 1  # a v1 JSON array's length (records, a comma or bracket each, one bracket more); NDJSON and OTLP come out shorter
+            # size: a v1 JSON array's length (records, a comma or bracket each, one bracket more); NDJSON and OTLP
+            # requests come out shorter
+            start, size = 0, 1
             for i, (data, _) in enumerate(items):
                 if i > start and (size + len(data) + 1 > rekey_bytes or i - start >= rekey_events):
                     send_rekey(home, items[start:i])
