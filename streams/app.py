@@ -212,9 +212,33 @@ class _Consumer(_faust_aiokafka.Consumer):
       gives up after 0.1 s without a send, so on a slow link some of those changelog records could
       still be queued when the offsets go out. The commit waits until every record queued before it
       is acknowledged by the broker (:meth:`_Producer.delivered`).
+    - **No commit past a message taken and not acknowledged.** Faust's ``_new_offset`` sees a gap
+      before the first acknowledged offset only when it is two offsets or more, and none before a
+      partition's first commit. The detect agent acknowledges in order, but when its loop fails
+      outside a message Faust restarts it in the same process, and the messages of its unfinished
+      bunch are never acknowledged: the restarted agent's acknowledgements would commit past a lone
+      one. The agent records what it has taken (:attr:`taken`, partition -> offsets, until
+      acknowledged), and a partition with an acknowledged offset beyond a taken one is not committed:
+      it stays behind until the worker restarts and reads it again (its consumer lag shows it).
     """
 
     _held: set | None = None  # stream partitions Faust resumed before seeking them (None: no seek pending)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.taken: dict = {}  # TP -> set of offsets taken by the detect agent and not acknowledged yet
+
+    def _new_offset(self, tp):
+        taken = self.taken.get(tp)
+        acked = self._acked[tp]
+        if taken and acked and min(taken) < min(acked):
+            return None
+        return super()._new_offset(tp)
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        for tp in revoked:  # whoever gets the partition reads them from its committed offset
+            self.taken.pop(tp, None)
+        await super().on_partitions_revoked(revoked)
 
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -620,12 +644,26 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         # they are, and so is every message after it: Faust's consumer commits past an unacknowledged message
         # at the head of a partition when the next one is acknowledged (Consumer._new_offset), so acks go in
         # order.
-        ack = stream.ack
+        taken = app.consumer.taken  # what the bunches hold, until acknowledged (_Consumer._new_offset)
         set_event = _faust_streams._current_event.set
         ref = weakref.ref
         yielded = time.perf_counter()
         out = _Outcome()
         held: list = []
+
+        def take(event) -> None:
+            message = event.message
+            offsets = taken.get(message.tp)
+            if offsets is None:
+                offsets = taken[message.tp] = set()
+            offsets.add(message.offset)
+
+        async def ack(event) -> None:
+            await stream.ack(event)
+            message = event.message
+            offsets = taken.get(message.tp)
+            if offsets is not None:
+                offsets.discard(message.offset)
 
         async def release() -> None:
             send_rerouted(out)
@@ -633,7 +671,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
                 await ack(event)
             held.clear()
 
-        async for events in bunches(stream, BUNCH_EVENTS, BUNCH_WAIT_SECONDS):
+        async for events in bunches(stream, BUNCH_EVENTS, BUNCH_WAIT_SECONDS, on_take=take):
             for event in events:
                 set_event(ref(event))  # table writes (alert and action history) take its partition
                 t0 = time.perf_counter()

@@ -19,21 +19,23 @@ agent never finished is read again after a restart.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from faust.types import EventT, StreamT
 
 __all__ = ["bunches"]
 
 
-async def bunches(stream: StreamT, max_events: int, within: float) -> AsyncIterator[list[EventT]]:
+async def bunches(stream: StreamT, max_events: int, within: float,
+                  on_take: Callable[[EventT], None] | None = None) -> AsyncIterator[list[EventT]]:
     """The events of ``stream`` as lists of at most ``max_events``, none acknowledged.
 
     A list is handed over as soon as ``max_events`` are waiting, or at most ``within`` seconds
     after the first of fewer arrived; an idle stream is waited on without a timeout. While a full
     list waits for the agent, the stream waits too. The agent must acknowledge every event it has
     processed (``await stream.ack(event)``), and should do so event by event: an event left
-    unacknowledged holds back its partition's offset commits.
+    unacknowledged holds back its partition's offset commits. ``on_take`` is called with each event
+    as it is taken from the stream's channel (from then on only these bunches hold it).
 
     Faust's current event is not set in the agent's task: before a table write the agent sets it
     itself, or names the partition (:func:`streams.states.in_partition`).
@@ -52,6 +54,8 @@ async def bunches(stream: StreamT, max_events: int, within: float) -> AsyncItera
         if event is None:  # Faust sets it for every message it passes to processors
             raise RuntimeError("bunches: the stream passed a value without its event")
         buffer.append(event)
+        if on_take is not None:
+            on_take(event)
         arrived.set()
         if len(buffer) >= max_events:
             full.set()

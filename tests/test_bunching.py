@@ -163,12 +163,9 @@ def test_a_message_whose_handling_raises_is_skipped_and_the_rest_of_its_bunch_ha
         worker.stop()
 
 
-def test_a_message_whose_rekeyed_events_were_not_sent_is_not_committed(kafka_bootstrap, tmp_path):
-    """Events bound for another partition's account wait in the agent and go out as one re-key message per
-    partition for many input messages. The message they came from is acknowledged only once they are handed
-    to the producer, and so is every message after it: Faust commits past an unacknowledged message at the head
-    of a partition as soon as the next one is acknowledged. tests/faulty_worker.py makes every re-key send
-    raise; the partition's commits must stop at that message, with the ten after it in the same bunch."""
+def _rekey_failing_worker(kafka_bootstrap, tmp_path):
+    """A worker whose re-key sends raise (tests/faulty_worker.py), four accounts of partition 0, one of
+    another partition, an event maker, and partition 0's committed offset."""
     from detectors.engine import partition_for
 
     settings = unique_settings(kafka_bootstrap, tmp_path, web_enabled=True, web_port=free_port())
@@ -186,25 +183,66 @@ def test_a_message_whose_rekeyed_events_were_not_sent_is_not_committed(kafka_boo
     worker = RunningWorker(settings, tmp_path / "faulty-rekey.log")
     worker.proc.command = (str(Path(__file__).with_name("faulty_worker.py")), "worker")
     worker.proc.env = {"FAULTY_REKEY": "1"}
+    return settings, worker, here, away, event, offset
+
+
+def _own(here: list[str], event, numbers) -> list[tuple[bytes, bytes]]:
+    return [(here[i % 4].encode(), event(i, here[i % 4])) for i in numbers]
+
+
+def _until(condition, worker, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert worker.proc.alive(), worker.proc.log_tail(40)
+        assert time.monotonic() < deadline, f"{what}\n" + worker.proc.log_tail(40)
+        time.sleep(0.5)
+
+
+def test_a_message_whose_rekeyed_events_were_not_sent_is_not_committed(kafka_bootstrap, tmp_path):
+    """Events bound for another partition's account wait in the agent and go out as one re-key message per
+    partition for many input messages. The message they came from is acknowledged only once they are handed
+    to the producer, and so is every message after it: Faust commits past an unacknowledged message at the head
+    of a partition as soon as the next one is acknowledged. tests/faulty_worker.py makes every re-key send
+    raise; the partition's commits must stop at that message, with the ten after it in the same bunch."""
+    settings, worker, here, away, event, offset = _rekey_failing_worker(kafka_bootstrap, tmp_path)
     worker.start()
     try:
-        produce(kafka_bootstrap, settings.input_topic, [(here[i % 4].encode(), event(i, here[i % 4])) for i in range(20)])
-        deadline = time.monotonic() + 120
-        while offset() != 20:  # partition 0's own accounts: handled, acknowledged, committed
-            assert worker.proc.alive(), worker.proc.log_tail(40)
-            assert time.monotonic() < deadline, f"committed {offset()} of 20"
-            time.sleep(0.5)
+        produce(kafka_bootstrap, settings.input_topic, _own(here, event, range(20)))
+        _until(lambda: offset() == 20, worker, 120, "partition 0's own accounts: handled, committed")
         # keyed to partition 0, carrying an event of an account of another partition; then ten of partition 0's own
-        produce(kafka_bootstrap, settings.input_topic,
-                [(here[0].encode(), event(20, away))]
-                + [(here[i % 4].encode(), event(i, here[i % 4])) for i in range(21, 31)])
-        deadline = time.monotonic() + 60
-        while "injected re-key send failure" not in worker.proc.log_path.read_text(errors="replace"):
-            assert time.monotonic() < deadline, worker.proc.log_tail(40)
-            time.sleep(0.5)
+        produce(kafka_bootstrap, settings.input_topic, [(here[0].encode(), event(20, away))] + _own(here, event, range(21, 31)))
+        _until(lambda: "injected re-key send failure" in worker.proc.log_path.read_text(errors="replace"), worker, 60,
+               "no injected failure")
         time.sleep(8)  # Faust commits every 2.8 s, and once more when an agent fails
         assert offset() == 20
         valid = metric(scrape(settings.web_port), "distillwatch_events_total", outcome="valid")
         assert valid == 30  # the ten after it were handled, in the same bunch: only their acks wait
+    finally:
+        worker.stop()
+
+
+def test_after_the_agent_fails_outside_a_message_its_lone_unfinished_message_is_not_committed(kafka_bootstrap,
+                                                                                                tmp_path):
+    """When the agent's loop fails outside a message (here: the re-key send of a bunch that held one message),
+    Faust restarts the agent in the same process and the message stays unacknowledged. The restarted agent
+    handles and acknowledges the next messages; Faust alone would then commit past the lone one (its gap check
+    needs two offsets), and that message's events would never be processed. The worker's consumer does not
+    commit past a message the agent has taken (streams.app._Consumer)."""
+    settings, worker, here, away, event, offset = _rekey_failing_worker(kafka_bootstrap, tmp_path)
+    worker.start()
+    try:
+        produce(kafka_bootstrap, settings.input_topic, _own(here, event, range(20)))
+        _until(lambda: offset() == 20, worker, 120, "partition 0's own accounts: handled, committed")
+        produce(kafka_bootstrap, settings.input_topic, [(here[0].encode(), event(20, away))])
+        _until(lambda: "injected re-key send failure" in worker.proc.log_path.read_text(errors="replace"), worker, 60,
+               "no injected failure")
+        produce(kafka_bootstrap, settings.input_topic, _own(here, event, range(21, 26)))
+
+        def valid() -> float:
+            return metric(scrape(settings.web_port), "distillwatch_events_total", outcome="valid")
+
+        _until(lambda: valid() == 25, worker, 60, "the restarted agent did not handle the next five")
+        time.sleep(8)  # commits every 2.8 s
+        assert offset() == 20
     finally:
         worker.stop()
