@@ -6,6 +6,9 @@
   offset commits stop at the last event it acknowledged, and the next worker reads on from there.
   Faust's own ``Stream.take_events`` acknowledges the whole bunch when it is closed, so its commits
   would cover events never processed (``BUNCH_FAUST_TAKE=1`` in tests/bunching_app.py shows it).
+- In the distillwatch worker (tests/faulty_worker.py): a message that failed is logged and skipped; a
+  message whose re-keyed events were not sent is not committed, nor the messages after it; and after
+  the agent fails outside a message, the lone message it had not finished is not committed past.
 """
 
 from __future__ import annotations
