@@ -182,37 +182,36 @@ def test_batched_messages_json_arrays_and_ndjson(worker_factory, kafka_bootstrap
     assert {m.key for m in alerts} == {b"acct-b7"}
 
 
-def test_rekeyed_events_of_many_messages_are_gathered_within_the_message_limits(worker_factory, kafka_bootstrap):
-    """The events bound for each partition are sent together for many input messages, in re-key messages that
-    the worker reads back like input: none outgrows ``max_message_events`` or ``max_event_bytes``."""
-    w = worker_factory(web_enabled=True, max_message_events=20, max_event_bytes=1024)
-    s = w.settings
-    events = [{"request_id": f"g-{i}", "timestamp": 1795860000.0 + i, "account_id": f"acct-g{i % 13}",
-               "model": "frontier-large", "status_code": 200} for i in range(240)]
-    size = len(orjson.dumps(events[0]))
-    assert 20 * (size + 1) > 1024 > 2 * (size + 1)  # the byte limit splits before the count does
-    msgs = [(None, b"\n".join(orjson.dumps(e) for e in events[j:j + 20])) for j in range(0, len(events), 20)]
-    produce(kafka_bootstrap, s.input_topic, msgs)
-    _, values = _wait_for_metrics(s, lambda v: v['distillwatch_events_total{outcome="valid"}'] >= 240)
-    assert values['distillwatch_events_total{outcome="valid"}'] == 240
+def _gathered(worker_factory, kafka_bootstrap, events: list[dict], per_message: int, **limits) -> list:
+    """``events`` as keyless NDJSON messages of ``per_message`` through a worker with ``limits``: all of them
+    valid, none rejected; the re-key messages that carried the re-routed ones."""
+    s = worker_factory(web_enabled=True, **limits).settings
+    produce(kafka_bootstrap, s.input_topic, [(None, b"\n".join(orjson.dumps(e) for e in events[j:j + per_message]))
+                                            for j in range(0, len(events), per_message)])
+    _, values = _wait_for_metrics(s, lambda v: v['distillwatch_events_total{outcome="valid"}'] >= len(events))
+    assert values['distillwatch_events_total{outcome="valid"}'] == len(events)
     assert values['distillwatch_events_total{outcome="invalid"}'] == 0
     n = int(values['distillwatch_events_total{outcome="rekeyed"}'])
     rekeyed = consume(kafka_bootstrap, s.rekey_topic, timeout=60,
                       until=lambda r: sum(len(decode_message(m.value)) for m in r) >= n)
     assert sum(len(decode_message(m.value)) for m in rekeyed) == n
+    return rekeyed
+
+
+def test_rekeyed_events_of_many_messages_are_gathered_within_the_message_limits(worker_factory, kafka_bootstrap):
+    """The events bound for each partition are sent together for many input messages, in re-key messages that
+    the worker reads back like input: none outgrows ``max_message_events`` or ``max_event_bytes``."""
+    events = [{"request_id": f"g-{i}", "timestamp": 1795860000.0 + i, "account_id": f"acct-g{i % 13}",
+               "model": "frontier-large", "status_code": 200} for i in range(240)]
+    size = len(orjson.dumps(events[0]))
+    assert 20 * (size + 1) > 1024 > 2 * (size + 1)  # the byte limit splits before the count does
+    rekeyed = _gathered(worker_factory, kafka_bootstrap, events, 20, max_message_events=20, max_event_bytes=1024)
     assert all(len(m.value) <= 1024 for m in rekeyed), sorted(len(m.value) for m in rekeyed)[-5:]
     assert max(len(decode_message(m.value)) for m in rekeyed) > 1  # gathered, then split at the limit
-    w2 = worker_factory(web_enabled=True, max_message_events=2)  # the count limit, with the default byte limit
-    s2 = w2.settings
-    produce(kafka_bootstrap, s2.input_topic, [(None, b"\n".join(orjson.dumps(e) for e in events[j:j + 2]))
-                                             for j in range(0, 120, 2)])
-    _, values = _wait_for_metrics(s2, lambda v: v['distillwatch_events_total{outcome="valid"}'] >= 120)
-    assert values['distillwatch_events_total{outcome="valid"}'] == 120
-    assert values['distillwatch_events_total{outcome="invalid"}'] == 0
-    n = int(values['distillwatch_events_total{outcome="rekeyed"}'])
-    rekeyed = consume(kafka_bootstrap, s2.rekey_topic, timeout=60,
-                      until=lambda r: sum(len(decode_message(m.value)) for m in r) >= n)
-    assert {len(decode_message(m.value)) for m in rekeyed} <= {1, 2} and len(rekeyed) < n
+    # the count limit, with the default byte limit
+    rekeyed = _gathered(worker_factory, kafka_bootstrap, events[:120], 2, max_message_events=2)
+    assert {len(decode_message(m.value)) for m in rekeyed} <= {1, 2}
+    assert len(rekeyed) < sum(len(decode_message(m.value)) for m in rekeyed)
 
 
 def test_worker_refuses_an_input_topic_with_the_wrong_partition_count(kafka_bootstrap, tmp_path):
