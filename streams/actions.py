@@ -110,11 +110,17 @@ class Actions:
             warming=warming,
         )
 
-    async def handle(self, alert: dict) -> Decision:
-        """Decide, count, log, publish and deliver; returns the decision (for the explain view's history)."""
+    def handle(self, alert: dict) -> Decision:
+        """Decide, count, log, publish and deliver; returns the decision (for the explain view's history).
+
+        Synchronous: the action goes into the producer's send buffer (``send_soon``), which publishes in
+        order and whose delivery the next offset commit awaits. The caller hands everything a message
+        produced to that buffer before it yields, so no table write that records the message as handled
+        (account states, written at a commit) can reach the broker ahead of its actions
+        (docs/guarantees.md)."""
         decision = self.policy.decide(alert, self.health(parse_timestamp(alert["detected_at"])))
         if decision.breaker is not None:
-            await self._breaker_changed(decision.breaker)
+            self._breaker_changed(decision.breaker)
         if decision.outcome is None:
             return decision
         if decision.action != "release" and decision.outcome in ("paused", "shadow", "enforced"):
@@ -126,7 +132,7 @@ class Actions:
             return decision
         rec = decision.record
         body = orjson.dumps(rec)
-        await self.topic.send(key=rec["account_id"].encode(), value=body)
+        self.topic.send_soon(key=rec["account_id"].encode(), value=body)
         if self.sender is not None:
             self.sender.submit(rec["action_id"], body)
         log.info("action %s %s account=%s limit=%s expires=%s (%s)", rec["action_id"], rec["action"],
@@ -137,7 +143,7 @@ class Actions:
         """Every few seconds: expire actions, let the breaker close as event time moves on."""
         change = self.policy.tick()
         if change is not None:
-            await self._breaker_changed(change)
+            self._breaker_changed(change)
         latest = self.policy.breaker.now  # event time of the newest event seen
         if latest > float("-inf"):
             self._show_pause(self.health(latest).pause_reason(self.policy.max_lag_seconds))
@@ -154,7 +160,7 @@ class Actions:
                 log.warning("enforcement resumed (was paused for %s)", self._paused)
             self._paused = reason
 
-    async def _breaker_changed(self, record: dict) -> None:
+    def _breaker_changed(self, record: dict) -> None:
         opened = record["state"] == "open"
         self.metrics.actions_halted.set(1 if opened else 0)
         log.log(
@@ -167,7 +173,7 @@ class Actions:
         record = {**record, "worker": self.worker}
         record["breaker_id"] = action_id(BREAKER_KEY, record["state"], record["at"], self.worker)
         body = orjson.dumps(record)
-        await self.topic.send(key=BREAKER_KEY.encode(), value=body)
+        self.topic.send_soon(key=BREAKER_KEY.encode(), value=body)
         if self.sender is not None:
             self.sender.submit(record["breaker_id"], body)
 

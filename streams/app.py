@@ -386,12 +386,17 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     metrics.watch_faust(app, (settings.input_topic, rekey_name, evidence_name, labels_name))
     clusters = ClusterTracker(detector.coordination.min_members, detector.coordination.window_seconds)
 
-    # Alerts, fingerprints and re-keyed events go through Faust's send buffer (``send_soon``), not ``await
-    # topic.send``: with one record per producer batch (tansu) a send waits until the partition's previous
-    # batch has left, one broker round trip, and the agent with it. Their delivery is still awaited before
-    # the next offset commit (_Producer.delivered), like the changelog's.
+    # Alerts, actions, fingerprints, evidence and re-keyed events go through Faust's send buffer
+    # (``send_soon``), not ``await topic.send``: with one record per producer batch (tansu) a send waits until
+    # the partition's previous batch has left, one broker round trip, and the agent with it. Their delivery is
+    # still awaited before the next offset commit (_Producer.delivered), like the changelog's.
+    # The order matters for the crash guarantees: the buffer publishes in order, and everything handling a
+    # message produces is put into it before anything that records the message as handled (an account state,
+    # written at the next commit, which skips the message when it is read again; the fingerprint index, which
+    # remembers whom it told). So ``emit`` is synchronous: an await between a message's state change and its
+    # outputs would let a commit write the state first, and a crash then would lose the outputs for good.
 
-    async def emit(account_key: bytes, alerts: list[dict], fps: list) -> None:
+    def emit(account_key: bytes, alerts: list[dict], fps: list) -> None:
         for alert in alerts:
             metrics.alert(alert)
             log.info(
@@ -401,7 +406,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             alerts_topic.send_soon(key=account_key, value=orjson.dumps(alert))
             # [actions] hook: rate-limit ladder for this alert
             if actions is not None:
-                decision = await actions.handle(alert)
+                decision = actions.handle(alert)
                 if decision.outcome is not None:
                     action_history.record(account_key, alert, decision)
             # [alerting] hook: Alertmanager push for this alert
@@ -412,7 +417,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             metrics.fingerprints.inc()
             fingerprints_topic.send_soon(key=fp.key, value=orjson.dumps(fp.to_dict()))
 
-    async def handle_evidence(message) -> None:
+    def handle_evidence(message) -> None:
         try:
             ev = Evidence.from_dict(orjson.loads(message.value))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
@@ -426,7 +431,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         detector.apply_evidence(state, ev, alerts, contexts.get(message.partition))
         states.changed(account_key, state, message.partition)
         metrics.evidence.inc()
-        await emit(account_key, alerts, ())
+        emit(account_key, alerts, ())
 
     async def handle_label(message) -> None:
         try:
@@ -452,7 +457,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     newest = [-math.inf]  # the newest event time this worker has processed (the clock of idle expiry)
     idle_ttl = settings.account_idle_seconds
 
-    async def handle_expire(message) -> None:
+    def handle_expire(message) -> None:
         """Forget an account idle for ``account_idle_seconds`` of event time (asked by :func:`sweep_idle`)."""
         key = message.key
         state = states.get(key) if key else None
@@ -462,7 +467,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             return  # active again since the sweep looked
         alerts: list[dict] = []
         detector.expire(state, newest[0], alerts, contexts.get(message.partition))
-        await emit(key, alerts, ())
+        emit(key, alerts, ())
         states.delete(key, message.partition)
         for t in (history.table, action_history.table):
             if t.get(key) is not None:
@@ -489,10 +494,10 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
 
     async def handle(message, out: _Outcome) -> None:
         if message.topic == rekey_name and message.headers and EXPIRE_HEADER in dict(message.headers):
-            await handle_expire(message)
+            handle_expire(message)
             return
         if message.topic == evidence_name:
-            await handle_evidence(message)
+            handle_evidence(message)
             return
         if message.topic == labels_name:
             await handle_label(message)
@@ -541,7 +546,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             emits, out.emits = out.emits, []
             for account_key, alerts, fps in emits:
                 t3 = time.perf_counter()
-                await emit(account_key, alerts, fps)
+                emit(account_key, alerts, fps)
                 stage["emit"].observe_later(time.perf_counter() - t3)
         for data, exc, index in rejects:
             await reject(message, data, exc, index)
@@ -710,12 +715,12 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
                 continue
             index = FingerprintIndex.from_bytes(fingerprint_table.get(message.key) or b"", detector.coordination)
             out = index.observe(fp)
-            fingerprint_table[message.key] = index.to_bytes()
             if clusters.observe(message.key, bool(out), len(index.members), fp.ts):
                 metrics.clusters_formed.labels(fp.kind).inc()
-            for e in out:
+            for e in out:  # the evidence first, then the index that records it as told (see emit)
                 metrics.cluster_links.inc()
-                await evidence_topic.send(key=e.account_id.encode(), value=orjson.dumps(e.to_dict()))
+                evidence_topic.send_soon(key=e.account_id.encode(), value=orjson.dumps(e.to_dict()))
+            fingerprint_table[message.key] = index.to_bytes()
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app, revoked, **kwargs) -> None:

@@ -3,7 +3,9 @@
 Started like ``distillwatch worker`` (settings from ``DISTILLWATCH_*``), with ``FAULTY_ACCOUNT`` naming
 the account whose every event makes ``Detector.process`` raise (a defect in the middle of a bunch), or
 ``FAULTY_REKEY=1``: every send to the re-key topic raises (events bound for another partition cannot be
-handed to the producer).
+handed to the producer), or ``FAULTY_HOLD_TOPIC`` naming a topic whose records never leave the worker: the
+first one's publish waits forever, as if the process had died just before the producer took it. Faust's send
+buffer publishes in order, so whatever was queued behind that record waits too. (tests/test_restart.py)
 """
 
 from __future__ import annotations
@@ -50,6 +52,22 @@ def main() -> None:
             return send_soon(self, *args, **kwargs)
 
         faust.topics.Topic.send_soon = failing_send_soon
+    held = os.environ.get("FAULTY_HOLD_TOPIC")
+    if held:
+        import asyncio
+        import logging
+
+        import faust.topics
+
+        publish = faust.topics.Topic.publish_message
+
+        async def held_publish(self, fut, wait: bool = False):
+            if self.get_topic_name() == held:
+                logging.getLogger("faulty_worker").warning("FAULTY: holding a record for %s for good", held)
+                await asyncio.Event().wait()
+            return await publish(self, fut, wait=wait)
+
+        faust.topics.Topic.publish_message = held_publish
     new_worker(build_app(settings, detector=detector).app, settings.log_level).execute_from_commandline()
 
 
