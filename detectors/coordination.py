@@ -89,15 +89,41 @@ class Evidence:
     strength: float  # 0..1
     related: tuple[str, ...]
     ts: float
+    #: event time of the account's own newest fingerprint in the index (-inf: not known, a record from
+    #: before this field)
+    member_ts: float = float("-inf")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"account_id": self.account_id, "cluster_id": self.cluster_id, "kind": self.kind,
-                "size": self.size, "strength": self.strength, "related": list(self.related), "ts": self.ts}
+        d = {"account_id": self.account_id, "cluster_id": self.cluster_id, "kind": self.kind,
+             "size": self.size, "strength": self.strength, "related": list(self.related), "ts": self.ts}
+        if self.member_ts > float("-inf"):
+            d["member_ts"] = self.member_ts
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Evidence:
+        member_ts = d.get("member_ts")
         return cls(str(d["account_id"]), int(d["cluster_id"]), str(d["kind"]), int(d["size"]),
-                   float(d["strength"]), tuple(d["related"]), float(d["ts"]))
+                   float(d["strength"]), tuple(d["related"]), float(d["ts"]),
+                   float("-inf") if member_ts is None else float(member_ts))
+
+    def ahead_of(self, fp_ts: float) -> bool:
+        """Whether an account state whose newest fingerprint has event time ``fp_ts`` (``AccountState.fp_ts``,
+        NaN before its first) has not yet reached the fingerprint this evidence answers.
+
+        Never so while the account is processed in order: the state publishes the fingerprint before any
+        evidence about it can exist. After a crash it is: the state comes back from its last changelogged
+        write, and the evidence, already on its topic, can be read before the events that published the
+        fingerprint are read again. Applied then, the link would land on an older state than in an
+        uninterrupted run (and, with no alert open yet, raise no ``linked`` alert at all).
+
+        >>> e = Evidence("a", 1, "template", 5, 0.8, (), 1_800_000_100.0, member_ts=1_800_000_050.0)
+        >>> e.ahead_of(1_800_000_000.0), e.ahead_of(1_800_000_050.0), e.ahead_of(float("nan"))
+        (True, False, True)
+        >>> Evidence("a", 1, "template", 5, 0.8, (), 1_800_000_100.0).ahead_of(float("nan"))  # not known
+        False
+        """
+        return self.member_ts > float("-inf") and not fp_ts >= self.member_ts
 
 
 def cluster_id_for(kind: str, value: int) -> int:
@@ -158,7 +184,7 @@ class FingerprintIndex:
             v[2] = fp.ts
             v[3] = strength
             related = tuple(a for a in ranked if a != acct)[: cfg.related_shown]
-            out.append(Evidence(acct, cid, fp.kind, size, strength, related, fp.ts))
+            out.append(Evidence(acct, cid, fp.kind, size, strength, related, fp.ts, v[0]))
         return out
 
     # -- serialisation (one table entry per fingerprint) -------------------------

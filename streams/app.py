@@ -70,6 +70,11 @@ DLQ_CODE_HEADER = "distillwatch-error-code"
 #: Header of the control message (on the re-key topic, to the account's partition) that asks the agent
 #: to forget an idle account: table writes must happen in the agent, in the account's partition.
 EXPIRE_HEADER = "distillwatch-expire"
+#: Header of cluster evidence sent back to its own topic because the account's state had not yet reached the
+#: fingerprint it answers (``Evidence.ahead_of``: a state restored after a crash): the wall-clock time it was
+#: first deferred. It is deferred for at most EVIDENCE_DEFER_SECONDS, then applied as it is.
+DEFERRED_HEADER = "distillwatch-deferred-since"
+EVIDENCE_DEFER_SECONDS = 120.0
 DLQ_INDEX_HEADER = "distillwatch-batch-index"  # position of the event in a message that carried several
 #: Record overhead allowed beyond ``max_event_bytes``: key (an account id), DLQ headers, batch framing.
 DLQ_HEADROOM_BYTES = 16_384
@@ -427,6 +432,17 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         state = states.get(account_key, ev.account_id)
         if state is None:
             return  # the account expired since it published the fingerprint
+        if ev.ahead_of(state.fp_ts):  # read again after a crash, before the events that published the fingerprint
+            now = time.time()
+            since = dict(message.headers or ()).get(DEFERRED_HEADER)
+            first = float(since) if since else now
+            if now - first < EVIDENCE_DEFER_SECONDS:  # once round the topic: those events are being read again
+                evidence_topic.send_soon(key=message.key, value=message.value, partition=message.partition,
+                                         headers=[(DEFERRED_HEADER, repr(first).encode())])
+                metrics.evidence_deferred.inc()
+                return
+            log.warning("cluster evidence for account=%s deferred %.0f s, and its state has still not reached the "
+                        "fingerprint it answers; applied as it is", ev.account_id, now - first)
         alerts: list[dict] = []
         detector.apply_evidence(state, ev, alerts, contexts.get(message.partition))
         states.changed(account_key, state, message.partition)

@@ -97,6 +97,12 @@ class Metrics:
             "distillwatch_cluster_evidence_applied_total", "Cluster evidence records applied to account state",
             registry=r,
         )
+        self.evidence_deferred = Counter(
+            "distillwatch_cluster_evidence_deferred_total",
+            "Cluster evidence records sent round their topic again because the account's state had not yet "
+            "reached the fingerprint they answer (a state restored after a crash)",
+            registry=r,
+        )
         self.labels = Counter(
             "distillwatch_analyst_labels_total",
             "Analyst labels by outcome: abusive or benign (learned), invalid, unknown_account (no state to join)",

@@ -515,3 +515,45 @@ def test_a_record_that_never_left_the_worker_holds_back_the_state_that_records_i
     assert alerts_b == alerts_a, (f"missing {sorted(alerts_a - alerts_b)}, unexpected {sorted(alerts_b - alerts_a)}")
     assert actions_a <= actions_b, f"actions missing {sorted(actions_a - actions_b)}"
 
+
+def test_evidence_ahead_of_the_account_state_waits_for_it(worker_factory, kafka_bootstrap, tmp_path, stream):
+    """After a crash an account state comes back from its last changelogged write, while cluster evidence
+    about a fingerprint it published later is already on the evidence topic, and can be read before the
+    events that published the fingerprint are read again. Applied then, the link lands on the older state:
+    no alert is open yet, so no ``linked`` alert is raised, and none later (the account is linked already).
+    The worker sends such evidence round its topic until the state has published that fingerprint.
+
+    Made here without a crash: an uninterrupted worker gives the evidence an account received (and its
+    ``linked`` alert); a second worker gets the stream up to that account's first event, then that evidence
+    record, then the rest of the stream."""
+    events = stream["events"]
+    a = worker_factory(restart_settings(kafka_bootstrap, tmp_path))
+    produce(kafka_bootstrap, a.settings.input_topic, events)
+    _settled(kafka_bootstrap, a.settings, len(events), a)
+    linked = {orjson.loads(m.value)["account_id"] for m in
+              consume(kafka_bootstrap, a.settings.alerts_topic, until=lambda r: False, timeout=2.0)
+              if orjson.loads(m.value)["status"] == "linked"}
+    evidence = [m for m in consume(kafka_bootstrap, a.settings.evidence_topic, until=lambda r: False, timeout=2.0)
+                if orjson.loads(m.value)["account_id"] in linked]
+    a.stop()
+    assert evidence, linked
+    record = evidence[0]
+    account = orjson.loads(record.value)["account_id"]
+    assert orjson.loads(record.value)["member_ts"] > 0
+
+    s = restart_settings(kafka_bootstrap, tmp_path)
+    b = worker_factory(s)
+    first = next(i for i, (key, _) in enumerate(events) if key == account.encode()) + 1
+    produce(kafka_bootstrap, s.input_topic, events[:first])
+    wait_committed(kafka_bootstrap, s, first, b)
+    produce(kafka_bootstrap, s.evidence_topic, [(record.key, record.value)])
+    _wait_for_metrics(s, lambda v: v.get("distillwatch_cluster_evidence_deferred_total", 0) >= 1, timeout=30)
+    produce(kafka_bootstrap, s.input_topic, events[first:])
+    _settled(kafka_bootstrap, s, len(events), b)
+    _, values = _wait_for_metrics(s, lambda v: True)
+    alerts = [orjson.loads(m.value) for m in
+              consume(kafka_bootstrap, s.alerts_topic, until=lambda r: False, timeout=2.0)]
+    mine = [(x["status"], x["severity"]) for x in alerts if x["account_id"] == account]
+    assert ("linked" in {st for st, _ in mine}), (account, mine)
+    print(f"\nearly evidence for {account}: deferred "
+          f"{values['distillwatch_cluster_evidence_deferred_total']:.0f} times; its alerts {mine}")
