@@ -1,4 +1,4 @@
-"""A distillwatch worker with an injected defect, for tests/test_bunching.py.
+"""A distillwatch worker with an injected defect, for tests/test_bunching.py and tests/test_restart.py.
 
 Started like ``distillwatch worker`` (settings from ``DISTILLWATCH_*``), with ``FAULTY_ACCOUNT`` naming
 the account whose every event makes ``Detector.process`` raise (a defect in the middle of a bunch), or
