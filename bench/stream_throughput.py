@@ -1,7 +1,7 @@
 """Stream throughput of one distillwatch worker against a bare aiokafka loop and a bare Faust agent.
 
     .venv/bin/python bench/stream_throughput.py [--events 100000] [--batch 100] [--worker-seconds 40] [--rounds 1]
-                                                [--only SHAPE ...] [--bare-bunched] [--profile]
+                                                [--only SHAPE ...] [--bare-bunched] [--profile] [--perf]
 
 Starts one embedded tansu broker (memory storage) and, before any timing, fills one
 input topic per message shape with the same simulated events (``settings.partitions``
@@ -35,6 +35,14 @@ The worker's agent reads the events that have arrived in bunches (``streams/bunc
 Faust agent reads Faust's plain ``stream.events()``, and the single-event verdict is against it.
 ``--bare-bunched`` also runs a bare agent that reads in bunches as the worker does, and reports the
 worker's ratio to it (no verdict): what detection costs on the worker's own path.
+
+``--perf`` splits the CPU time of the bare aiokafka loop and of the worker over decode, the parts of
+detection and the rest (Faust, aiokafka, asyncio, the agent's own Python), from Linux ``perf`` samples
+with DWARF call graphs (``streamkit.perf_component``: the innermost frame in a compiled ``detectors``
+module decides). Each round then runs both once more under ``perf`` (the worker as a new app on the same
+topic), so the rates and ratios reported stay those of the unprofiled runs; the shares are turned into
+µs of CPU per event with them. It also reports the ratio the worker would reach if everything but decode
+and detection cost nothing. Needs ``perf`` and the right to trace (root, or ``perf_event_paranoid`` <= 1).
 
 A shared host can change speed within minutes, and the three measurements of a shape run one
 after another. ``--rounds N`` measures each shape N times in turn (a new worker app each round,
@@ -89,6 +97,10 @@ def main() -> None:
     ap.add_argument("--bare-bunched", action="store_true",
                     help="single events: also a bare agent that reads in bunches as the worker does (reported, "
                          "no verdict)")
+    ap.add_argument("--perf", action="store_true",
+                    help="after each round's measurement, run the bare aiokafka loop and a fresh worker again under "
+                    "Linux perf (DWARF call graphs) and split their CPU time over decode, the parts of detection and "
+                    "the rest (Faust, aiokafka, asyncio); the measured rates stay those of the unprofiled runs")
     ap.add_argument("--profile", action="store_true",
                     help="also sample each worker with py-spy during its window (slows it a little; the own and "
                     "inclusive time of the top functions go into the result file)")
@@ -169,6 +181,8 @@ def measure(label: str, broker, settings, messages: int, events: int, wd: Path, 
           f"its own timers: {r['worker'].get('worker_us_per_event')}", flush=True)
     worker = r["worker"]["events_per_s"]
     r["worker_to_aiokafka"] = round(worker / r["aiokafka"]["events_per_s"], 3)
+    if args.perf:
+        r["perf"] = perf_split(label, broker, settings, messages, events, wd, args, r)
     for bare in ("faust", "faust_bunched"):
         if bare not in r:
             continue
@@ -176,6 +190,39 @@ def measure(label: str, broker, settings, messages: int, events: int, wd: Path, 
         steady = r["worker"].get("steady_events_per_s"), r[bare].get("steady_events_per_s")
         r[f"worker_to_{bare}_steady"] = round(steady[0] / steady[1], 3) if all(steady) else None
     return r
+
+
+def perf_split(label: str, broker, settings, messages: int, events: int, wd: Path, args, r: dict) -> dict:
+    """The bare aiokafka loop and a fresh worker (a new app on the same input topic) again, each under
+    ``perf record``: the share of their CPU samples per component (``streamkit.perf_component``), those
+    shares in µs of CPU per event of the unprofiled runs of this round, and the ratio to bare aiokafka the
+    worker would reach if all but decode and detection cost nothing (the unprofiled ratio over the decode
+    and detection shares)."""
+    bare = sk.PerfRecord(os.getpid(), wd / "bare.perf")
+    sk.aiokafka_decode(broker.bootstrap, settings.input_topic, messages)
+    out = {"aiokafka": bare.stop()}
+    profiled = sk.bench_settings(broker.bootstrap, wd, tag=f"{settings.app_id}-perf", input_topic=settings.input_topic,
+                                 producer_max_batch_size=args.producer_max_batch_size)
+    ensure_topics(profiled)
+    with sk.Workers(wd) as workers:
+        w = workers.start(profiled)
+        rec = sk.PerfRecord(w.proc.pid, wd / "worker.perf")
+        run = sk.track([profiled], events, args.worker_seconds)
+        out["worker"] = rec.stop()
+        out["worker"]["events_per_s_profiled"] = run["events_per_s"]
+    bare_us = 1e6 / r["aiokafka"]["events_per_s"]  # the bare loop runs on one core throughout
+    worker_us = 1e6 / r["worker"]["events_per_s"] * r["worker"].get("cpu_share", {}).get("worker", 1.0)
+    for key, us in (("aiokafka", bare_us), ("worker", worker_us)):
+        out[key]["us_per_event"] = {k: round(v * us, 2) for k, v in out[key]["shares"].items()}
+    kept = out["worker"]["decode"] + out["worker"]["detection"]
+    out["ratio_with_only_decode_and_detection"] = round(r["worker_to_aiokafka"] / kept, 3) if kept else None
+    w_us = out["worker"]["us_per_event"]
+    print(f"{label}: CPU µs per event under perf, worker: "
+          + ", ".join(f"{k} {v}" for k, v in w_us.items())
+          + "; bare aiokafka: " + ", ".join(f"{k} {v}" for k, v in out["aiokafka"]["us_per_event"].items())
+          + f"; with only decode and detection left the worker would reach "
+          f"{out['ratio_with_only_decode_and_detection']:.1%} of bare aiokafka", flush=True)
+    return out
 
 
 def _fmt(rate: int | None) -> str:

@@ -489,3 +489,132 @@ def component_shares(path: Path, components: Iterable[tuple[str, Iterable[str]]]
         name = next((owner[f] for f in reversed(frames) if f in owner), rest)
         counts[name] = counts.get(name, 0) + n
     return total, {k: round(v / total, 3) for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
+
+
+#: Where a CPU sample of the worker belongs, by the compiled detection module it is in (Cython names its C
+#: functions ``__pyx_<kind>_9detectors_<len><module>_<function>``): its innermost frame of a ``detectors``
+#: module, if any, decides; :data:`PERF_FUNCTIONS` first, then the module.
+PERF_MODULES = {
+    "contract": "decode",
+    "text": "detection: prompt text analysis",
+    "models": "detection: models (anomaly, labels, population)",
+    "hst": "detection: models (anomaly, labels, population)",
+    "rules": "detection: features and rules at a scoring",
+    "features": "detection: folding the event into the state",
+    "state": "detection: folding the event into the state",
+    "carray": "detection: folding the event into the state",
+    "engine": "detection: scoring schedule and alert policy",
+    "pipeline": "detection: scoring schedule and alert policy",
+}
+#: Functions that belong elsewhere than their module: (module, function name fragment) -> component.
+PERF_FUNCTIONS = {
+    ("features", "_word_pairs_scan"): "detection: prompt text analysis",
+    ("features", "word_pairs"): "detection: prompt text analysis",
+    ("features", "_scan_words"): "detection: prompt text analysis",
+    ("features", "_crc_word"): "detection: prompt text analysis",
+    ("features", "_topic_observe"): "detection: prompt text analysis",
+    ("features", "_template_observe"): "detection: prompt text analysis",
+    ("features", "template_signature"): "detection: prompt text analysis",
+    ("features", "features"): "detection: features and rules at a scoring",
+    ("engine", "request_hash"): "detection: duplicate check",
+    ("engine", "_blake2b"): "detection: duplicate check",
+    ("engine", "__g"): "detection: duplicate check",
+    ("state", "dedup_seen"): "detection: duplicate check",
+    ("state", "to_bytes"): "account state (de)serialisation",
+    ("state", "from_bytes"): "account state (de)serialisation",
+}
+_PYX_RE = re.compile(r"__pyx_(?:pf|pw|f|tp\w*?)_9detectors_(\d+)(\w+)")
+
+
+def perf_stacks(text: str) -> list[list[tuple[str, str]]]:
+    """The samples of ``perf script`` output (default fields, call graphs): each a list of (symbol, object)
+    from the innermost frame out."""
+    samples: list[list[tuple[str, str]]] = []
+    frames: list[tuple[str, str]] | None = None
+    for line in text.splitlines():
+        if not line.strip():
+            if frames is not None:
+                samples.append(frames)
+            frames = None
+        elif not line[0].isspace():
+            frames = []  # a sample's header line: comm, pid, time, event
+        elif frames is not None:
+            parts = line.split(None, 1)
+            if len(parts) == 2:
+                sym, _, obj = parts[1].rpartition(" (")
+                frames.append((sym.split("+0x", 1)[0], obj.rstrip(")")))
+    if frames is not None:
+        samples.append(frames)
+    return samples
+
+
+def perf_component(frames: list[tuple[str, str]]) -> str:
+    """The component a sample's CPU time belongs to: the garbage collector wherever it runs; else the
+    decode or detection stage of its innermost frame in a compiled ``detectors`` module; else, outside
+    them, the kernel (a stack of kernel frames only) or the rest of the process (Faust, aiokafka, asyncio,
+    the agent's own Python, the interpreter running them)."""
+    if any(sym.startswith("gc_collect") for sym, _ in frames):
+        return "garbage collector"
+    for sym, _ in frames:
+        m = _PYX_RE.search(sym)
+        if m is None:
+            continue
+        n = int(m.group(1))
+        module, function = m.group(2)[:n], m.group(2)[n:]
+        for (mod, fragment), component in PERF_FUNCTIONS.items():
+            if mod == module and fragment in function:
+                return component
+        if module in PERF_MODULES:
+            return PERF_MODULES[module]
+    if frames and all(obj.startswith("[kernel") for _, obj in frames):
+        return "kernel (network, scheduling)"
+    return "Faust, aiokafka, asyncio and the agent (Python)"
+
+
+def perf_components(text: str) -> dict:
+    """The share of ``perf script`` samples per :func:`perf_component`, largest first, and the decode and
+    detection totals."""
+    counts = Counter(perf_component(frames) for frames in perf_stacks(text))
+    total = sum(counts.values())
+    shares = {k: round(v / total, 3) for k, v in counts.most_common()} if total else {}
+    return {
+        "samples": total,
+        "shares": shares,
+        "decode": round(counts["decode"] / total, 3) if total else 0.0,
+        "detection": round(sum(v for k, v in counts.items() if k.startswith("detection")) / total, 3)
+        if total else 0.0,
+    }
+
+
+class PerfRecord:
+    """``perf record`` with DWARF call graphs on a running process (``pid``) until :meth:`stop`, then its
+    samples by :func:`perf_components`. Needs Linux ``perf`` (Debian: ``linux-perf``) and the right to
+    trace the process (root, or ``kernel.perf_event_paranoid`` <= 1)."""
+
+    def __init__(self, pid: int, out: Path, rate: int = 499):
+        import shutil
+        import subprocess
+
+        exe = shutil.which("perf")
+        if exe is None:
+            raise RuntimeError("perf is not installed (Debian: apt-get install linux-perf)")
+        self.out = out
+        self.cpu_at_start = cpu_seconds(pid)
+        self.pid = pid
+        self.proc = subprocess.Popen([exe, "record", "-F", str(rate), "--call-graph", "dwarf,16384", "-p", str(pid),
+                                      "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(0.2)
+        if self.proc.poll() is not None:
+            raise RuntimeError("perf record failed: " + self.proc.stderr.read().decode(errors="replace")[-500:])
+
+    def stop(self) -> dict:
+        """Stop sampling; the components, and the CPU seconds the process used while sampled."""
+        import signal
+        import subprocess
+
+        cpu = cpu_seconds(self.pid) - self.cpu_at_start
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=120)
+        text = subprocess.run(["perf", "script", "-i", str(self.out)], capture_output=True, text=True,
+                              check=True).stdout
+        return {**perf_components(text), "cpu_seconds": round(cpu, 2)}

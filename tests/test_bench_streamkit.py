@@ -97,6 +97,51 @@ def test_component_shares_go_to_the_innermost_listed_frame(tmp_path):
     assert sk.component_shares(path, comps, within="absent (") == (0, {})
 
 
+def _perf_sample(*frames: tuple[str, str]) -> str:
+    """One sample as ``perf script`` prints it (a header line, then the call graph from the innermost frame)."""
+    lines = ["python  4242 1101.824914:    2004008 cpu-clock:pppH: "]
+    lines += [f"\t          {0x1000 + i:x} {sym}+0x1f ({obj})" for i, (sym, obj) in enumerate(frames)]
+    return "\n".join(lines) + "\n\n"
+
+
+PY = "/usr/lib/libpython3.11.so.1.0"
+FEATURES = "/w/detectors/features.cpython-311-x86_64-linux-gnu.so"
+
+
+def test_perf_samples_go_to_their_innermost_detection_frame():
+    eval_loop = ("_PyEval_EvalFrameDefault", PY)
+    absorb = ("__pyx_f_9detectors_8features_absorb", FEATURES)
+    process = ("__pyx_pw_9detectors_6engine_8Detector_13process", "/w/detectors/engine.so")
+    text = "".join([
+        # decode: orjson under decode_message
+        _perf_sample(("loads", "/v/orjson.so"), ("__pyx_pw_9detectors_8contract_37decode_message", "/w/c.so"),
+                     eval_loop),
+        # the interpreter's dict lookup made by absorb, called from Detector.process: folding
+        _perf_sample(("_Py_dict_lookup", PY), absorb, process, eval_loop),
+        # the word scan inside absorb: prompt analysis, though absorb is further out
+        _perf_sample(("__pyx_f_9detectors_8features__crc_word", FEATURES),
+                     ("__pyx_f_9detectors_8features__word_pairs_scan", FEATURES), absorb, process),
+        _perf_sample(("__pyx_f_9detectors_6engine__blake2b_compress", "/w/e.so"), process),  # duplicate check
+        _perf_sample(("__pyx_pw_9detectors_5state_12AccountState_9to_bytes", "/w/s.so"), eval_loop),
+        _perf_sample(("visit_decref", PY), ("gc_collect_main", PY), absorb, process),  # a collection anywhere
+        _perf_sample(("tcp_sendmsg", "[kernel.kallsyms]"), ("sock_sendmsg", "[kernel.kallsyms]")),
+        _perf_sample(("_PyObject_Malloc", PY), eval_loop),  # Faust, aiokafka, the agent's own Python
+        _perf_sample(("send", "/lib/libc.so.6"), ("sock_send", "/py/_socket.so"), eval_loop),
+    ])
+    stacks = sk.perf_stacks(text)
+    assert len(stacks) == 9 and stacks[0][0] == ("loads", "/v/orjson.so")
+    assert [sk.perf_component(f) for f in stacks] == [
+        "decode", "detection: folding the event into the state", "detection: prompt text analysis",
+        "detection: duplicate check", "account state (de)serialisation", "garbage collector",
+        "kernel (network, scheduling)", "Faust, aiokafka, asyncio and the agent (Python)",
+        "Faust, aiokafka, asyncio and the agent (Python)"]
+    res = sk.perf_components(text)
+    assert res["samples"] == 9
+    assert res["decode"] == round(1 / 9, 3) and res["detection"] == round(3 / 9, 3)
+    assert list(res["shares"])[0] == "Faust, aiokafka, asyncio and the agent (Python)"  # largest first
+    assert sk.perf_components("") == {"samples": 0, "shares": {}, "decode": 0.0, "detection": 0.0}
+
+
 def test_process_figures_come_from_proc():
     assert sk.rss_bytes(os.getpid()) > 10_000_000
     before = sk.cpu_seconds(os.getpid())
