@@ -526,26 +526,33 @@ PERF_FUNCTIONS = {
 _PYX_RE = re.compile(r"__pyx_(?:pf|pw|f|tp\w*?)_9detectors_(\d+)(\w+)")
 
 
-def perf_stacks(text: str) -> list[list[tuple[str, str]]]:
-    """The samples of ``perf script`` output (default fields, call graphs): each a list of (symbol, object)
-    from the innermost frame out."""
-    samples: list[list[tuple[str, str]]] = []
+def perf_stacks(text: str) -> list[tuple[int, list[tuple[str, str]]]]:
+    """The samples of ``perf script`` output (default fields, call graphs): each its thread id and a list of
+    (symbol, object) from the innermost frame out."""
+    samples: list[tuple[int, list[tuple[str, str]]]] = []
     frames: list[tuple[str, str]] | None = None
+    tid = 0
     for line in text.splitlines():
         if not line.strip():
             if frames is not None:
-                samples.append(frames)
+                samples.append((tid, frames))
             frames = None
-        elif not line[0].isspace():
-            frames = []  # a sample's header line: comm, pid, time, event
+        elif not line[0].isspace():  # a sample's header line: comm, [pid/]tid, time, event
+            frames = []
+            m = re.search(r"\s(?:\d+/)?(\d+)\s+(?:\[\d+\]\s+)?\d+\.\d+:", line)
+            tid = int(m.group(1)) if m else 0
         elif frames is not None:
             parts = line.split(None, 1)
             if len(parts) == 2:
                 sym, _, obj = parts[1].rpartition(" (")
                 frames.append((sym.split("+0x", 1)[0], obj.rstrip(")")))
     if frames is not None:
-        samples.append(frames)
+        samples.append((tid, frames))
     return samples
+
+
+OTHER_THREADS = "other threads (Faust's consumer thread: fetching, parsing records)"
+REST = "Faust, aiokafka, asyncio and the agent (Python)"
 
 
 def perf_component(frames: list[tuple[str, str]]) -> str:
@@ -568,13 +575,15 @@ def perf_component(frames: list[tuple[str, str]]) -> str:
             return PERF_MODULES[module]
     if frames and all(obj.startswith("[kernel") for _, obj in frames):
         return "kernel (network, scheduling)"
-    return "Faust, aiokafka, asyncio and the agent (Python)"
+    return REST
 
 
-def perf_components(text: str) -> dict:
+def perf_components(text: str, main_tid: int | None = None) -> dict:
     """The share of ``perf script`` samples per :func:`perf_component`, largest first, and the decode and
-    detection totals."""
-    counts = Counter(perf_component(frames) for frames in perf_stacks(text))
+    detection totals. With ``main_tid`` (a process's id is its main thread's), the samples of its other
+    threads count as :data:`OTHER_THREADS`, whatever their frames."""
+    counts = Counter(OTHER_THREADS if main_tid is not None and tid != main_tid else perf_component(frames)
+                     for tid, frames in perf_stacks(text))
     total = sum(counts.values())
     shares = {k: round(v / total, 3) for k, v in counts.most_common()} if total else {}
     return {
@@ -617,4 +626,4 @@ class PerfRecord:
         self.proc.wait(timeout=120)
         text = subprocess.run(["perf", "script", "-i", str(self.out)], capture_output=True, text=True,
                               check=True).stdout
-        return {**perf_components(text), "cpu_seconds": round(cpu, 2)}
+        return {**perf_components(text, main_tid=self.pid), "cpu_seconds": round(cpu, 2)}

@@ -97,9 +97,9 @@ def test_component_shares_go_to_the_innermost_listed_frame(tmp_path):
     assert sk.component_shares(path, comps, within="absent (") == (0, {})
 
 
-def _perf_sample(*frames: tuple[str, str]) -> str:
+def _perf_sample(*frames: tuple[str, str], tid: int = 4242) -> str:
     """One sample as ``perf script`` prints it (a header line, then the call graph from the innermost frame)."""
-    lines = ["python  4242 1101.824914:    2004008 cpu-clock:pppH: "]
+    lines = [f"python  {tid} 1101.824914:    2004008 cpu-clock:pppH: "]
     lines += [f"\t          {0x1000 + i:x} {sym}+0x1f ({obj})" for i, (sym, obj) in enumerate(frames)]
     return "\n".join(lines) + "\n\n"
 
@@ -129,8 +129,8 @@ def test_perf_samples_go_to_their_innermost_detection_frame():
         _perf_sample(("send", "/lib/libc.so.6"), ("sock_send", "/py/_socket.so"), eval_loop),
     ])
     stacks = sk.perf_stacks(text)
-    assert len(stacks) == 9 and stacks[0][0] == ("loads", "/v/orjson.so")
-    assert [sk.perf_component(f) for f in stacks] == [
+    assert len(stacks) == 9 and stacks[0] == (4242, stacks[0][1]) and stacks[0][1][0] == ("loads", "/v/orjson.so")
+    assert [sk.perf_component(f) for _, f in stacks] == [
         "decode", "detection: folding the event into the state", "detection: prompt text analysis",
         "detection: duplicate check", "account state (de)serialisation", "garbage collector",
         "kernel (network, scheduling)", "Faust, aiokafka, asyncio and the agent (Python)",
@@ -140,6 +140,13 @@ def test_perf_samples_go_to_their_innermost_detection_frame():
     assert res["decode"] == round(1 / 9, 3) and res["detection"] == round(3 / 9, 3)
     assert list(res["shares"])[0] == "Faust, aiokafka, asyncio and the agent (Python)"  # largest first
     assert sk.perf_components("") == {"samples": 0, "shares": {}, "decode": 0.0, "detection": 0.0}
+    # another thread's samples (Faust's consumer thread) count as such, even in a detectors frame
+    other = _perf_sample(("__pyx_f_9detectors_8features_absorb", FEATURES), tid=4250)
+    res = sk.perf_components(text + other, main_tid=4242)
+    assert res["shares"][sk.OTHER_THREADS] == 0.1 and res["detection"] == 0.3
+    assert sk.perf_components(text + other)["detection"] == 0.4  # without main_tid, every thread alike
+    # perf's "pid/tid" header form
+    assert sk.perf_stacks(other.replace(" 4250 ", " 4242/4250 "))[0][0] == 4250
 
 
 def test_process_figures_come_from_proc():
