@@ -607,14 +607,15 @@ class PerfRecord:
         exe = shutil.which("perf")
         if exe is None:
             raise RuntimeError("perf is not installed (Debian: apt-get install linux-perf)")
-        self.out = out
+        self.exe, self.out, self.pid = exe, out, pid
+        self.log = out.with_suffix(".log")
         self.cpu_at_start = cpu_seconds(pid)
-        self.pid = pid
-        self.proc = subprocess.Popen([exe, "record", "-F", str(rate), "--call-graph", "dwarf,16384", "-p", str(pid),
-                                      "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with open(self.log, "wb") as log:  # perf's messages to a file: a pipe nobody reads could fill up
+            self.proc = subprocess.Popen([exe, "record", "-F", str(rate), "--call-graph", "dwarf,16384",
+                                          "-p", str(pid), "-o", str(out)], stdout=subprocess.DEVNULL, stderr=log)
         time.sleep(0.2)
         if self.proc.poll() is not None:
-            raise RuntimeError("perf record failed: " + self.proc.stderr.read().decode(errors="replace")[-500:])
+            raise RuntimeError("perf record failed: " + self.log.read_text(errors="replace")[-500:])
 
     def stop(self) -> dict:
         """Stop sampling; the components, and the CPU seconds the process used while sampled."""
@@ -624,6 +625,6 @@ class PerfRecord:
         cpu = cpu_seconds(self.pid) - self.cpu_at_start
         self.proc.send_signal(signal.SIGINT)
         self.proc.wait(timeout=120)
-        text = subprocess.run(["perf", "script", "-i", str(self.out)], capture_output=True, text=True,
+        text = subprocess.run([self.exe, "script", "-i", str(self.out)], capture_output=True, text=True,
                               check=True).stdout
         return {**perf_components(text, main_tid=self.pid), "cpu_seconds": round(cpu, 2)}
