@@ -4,6 +4,13 @@ cimport cpython.array
 
 from detectors.carray cimport f64, i32, i64
 
+@cython.locals(lp=cython.p_double, hp=cython.p_double, cp=cython.p_double, i=cython.Py_ssize_t, total=cython.double,
+               r=cython.double, left=cython.Py_ssize_t, right=cython.Py_ssize_t, mid=cython.Py_ssize_t,
+               on=cython.Py_ssize_t, a=cython.double, b=cython.double, x0=cython.double, x1=cython.double,
+               at=cython.double, u=cython.double)
+cdef void _grow(Py_ssize_t n, cpython.array.array lo, cpython.array.array hi, cpython.array.array cum, int height,
+                object random, list feature, list threshold) except *
+
 @cython.locals(fp=cython.p_int, tp=cython.p_double, lp=cython.p_longlong, xp=cython.p_double, pp=cython.p_int,
                size=cython.Py_ssize_t, t=cython.Py_ssize_t, node=cython.Py_ssize_t, depth=cython.Py_ssize_t,
                f=cython.int, left=cython.Py_ssize_t, right=cython.Py_ssize_t)

@@ -33,27 +33,55 @@ if not cython.compiled:  # compiled, C functions (hst.pxd)
 __all__ = ["HalfSpaceTrees", "MinMaxHalfSpaceTrees"]
 
 
-def _grow(features: range, lo: list, hi: list, height: int, rng, feature: list, threshold: list) -> None:
-    """River's ``make_padded_tree(limits, height, padding=0.15, rng)`` with ``limits`` the features'
+def _grow(n: int, lo: array, hi: array, cum: array, height: int, random, feature: list, threshold: list) -> None:
+    """River's ``make_padded_tree(limits, height, padding=0.15, rng)`` with ``limits`` the ``n`` features'
     ``(lo, hi)``, node by node in depth-first order into ``feature`` (an index; -1 for a leaf) and
-    ``threshold``: the same calls to ``rng`` with the same arguments, so the same splits."""
+    ``threshold``. River draws a branch's feature with ``rng.choices(range(n), weights=hi - lo)`` and its split
+    with ``rng.uniform``; this is their arithmetic (CPython's ``random.choices``: cumulative weights, a draw
+    scaled by their total, ``bisect_right`` below the last; ``uniform(a, b)``: ``a + (b - a) * random()``) on
+    the same draws of ``random`` (the generator's ``random`` method), so the same splits, with the weights in
+    ``cum`` (``n`` scratch doubles) instead of a list and a Python call per branch."""
     if height == 0:
         feature.append(-1)
         threshold.append(0.0)
         return
-    # a feature weighted by the gap between its limits, then a split point away from them by the padding
-    on = rng.choices(population=features, weights=[top - bottom for bottom, top in zip(lo, hi)])[0]
-    a = lo[on]
-    b = hi[on]
-    at = rng.uniform(a + 0.15 * (b - a), b - 0.15 * (b - a))
+    lp = f64(lo)
+    hp = f64(hi)
+    cp = f64(cum)
+    total = 0.0
+    for i in range(n):
+        total += hp[i] - lp[i]
+        cp[i] = total
+    if not total > 0.0:  # NaN too: random.choices' own errors
+        raise ValueError("Total of weights must be greater than zero" if total == total else
+                         "Total of weights must be finite")
+    if total - total != 0.0:  # +inf
+        raise ValueError("Total of weights must be finite")
+    r = random()
+    r = r * total
+    left = 0
+    right = n - 1
+    while left < right:
+        mid = (left + right) // 2
+        if r < cp[mid]:
+            right = mid
+        else:
+            left = mid + 1
+    on = left
+    a = lp[on]
+    b = hp[on]
+    x0 = a + 0.15 * (b - a)
+    x1 = b - 0.15 * (b - a)
+    u = random()
+    at = x0 + (x1 - x0) * u
     feature.append(on)
     threshold.append(at)
-    hi[on] = at
-    _grow(features, lo, hi, height - 1, rng, feature, threshold)
-    hi[on] = b
-    lo[on] = at
-    _grow(features, lo, hi, height - 1, rng, feature, threshold)
-    lo[on] = a
+    hp[on] = at
+    _grow(n, lo, hi, cum, height - 1, random, feature, threshold)
+    hp[on] = b
+    lp[on] = at
+    _grow(n, lo, hi, cum, height - 1, random, feature, threshold)
+    lp[on] = a
 
 
 class HalfSpaceTrees(anomaly.HalfSpaceTrees):
@@ -92,13 +120,16 @@ class HalfSpaceTrees(anomaly.HalfSpaceTrees):
         # river's learn_one, first call: the same trees, from the same generator in the same order, grown
         # straight into the arrays (river's node objects cost about 10 ms per model, on a worker's first events)
         names = sorted(x)
-        lo = [self.limits[name][0] for name in names]
-        hi = [self.limits[name][1] for name in names]
-        features = range(len(names))
+        if not names:
+            raise ValueError("half-space trees need an observation with at least one feature")
+        lo = array("d", [self.limits[name][0] for name in names])
+        hi = array("d", [self.limits[name][1] for name in names])
+        cum = array("d", bytes(8 * len(names)))
         feature: list = []
         threshold: list = []
+        random = self.rng.random
         for _ in range(self.n_trees):
-            _grow(features, lo, hi, self.height, self.rng, feature, threshold)
+            _grow(len(names), lo, hi, cum, self.height, random, feature, threshold)
         self._set_trees(tuple(names), feature, threshold)
 
     def _flatten(self, names, trees) -> None:
