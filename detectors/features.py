@@ -537,10 +537,11 @@ def _topic_observe(state: AccountState, pairs: list[int], repeat: float = 0.0) -
     An exact repeat of a recent prompt adds no new pairs: only counted."""
     kmv = u32(state.topic_kmv)
     if not repeat:
-        top = kmv[TOPIC_SKETCH - 1]
-        for h in sorted({h for h in pairs if h < top}):  # usually a few, once the sketch has filled
+        # the sketch keeps the TOPIC_SKETCH smallest distinct hashes whatever order they come in: each pair in
+        # turn (compiled, a C loop; once the sketch has filled, few pairs are below its largest)
+        for h in pairs:
             if h >= kmv[TOPIC_SKETCH - 1]:
-                break
+                continue
             lo, hi = 0, TOPIC_SKETCH - 1  # bisect_left: kmv[-1] > h, so lo ends below the last slot
             while lo < hi:
                 mid = (lo + hi) // 2

@@ -570,6 +570,33 @@ def test_topic_breadth_tells_a_repeated_structure_from_varied_prompts():
     assert narrow < 0.05 < 0.6 < broad <= 1.0  # digits are normalised: one structure, one set of word pairs
 
 
+def test_topic_sketch_holds_the_smallest_distinct_pair_hashes_in_any_order():
+    """The KMV sketch of a window is the TOPIC_SKETCH smallest distinct word-pair hashes of its prompts (the
+    empty slots 0xFFFFFFFF), whatever order and repeats they came in."""
+    import random
+
+    from detectors.features import word_pairs
+    from detectors.state import TOPIC_SKETCH, TOPIC_WINDOW
+
+    rng = random.Random(5)
+    vocab = ["".join(rng.choice("abcdefgh") for _ in range(rng.randrange(1, 4))) for _ in range(60)]
+    for trial in range(60):
+        det = Detector()
+        state = det.new_state("a")
+        seen: set[int] = set()
+        recent: list[str] = []
+        for i in range(rng.randrange(1, TOPIC_WINDOW)):  # within one window: the sketch is not reset
+            if recent and rng.random() < 0.2:  # an exact repeat now and then
+                text = rng.choice(recent)
+            else:
+                text = " ".join(rng.choice(vocab) for _ in range(rng.randrange(1, 40 if trial % 2 else 4)))
+                recent.append(text)
+            absorb(state, ev(i, "a", prompt_text=text))
+            seen.update(word_pairs(text))
+        want = sorted(seen)[:TOPIC_SKETCH]
+        assert list(state.topic_kmv) == want + [0xFFFFFFFF] * (TOPIC_SKETCH - len(want)), trial
+
+
 def test_idle_accounts_are_forgotten_and_their_open_episode_resolved():
     from detectors.pipeline import LocalPipeline
 
