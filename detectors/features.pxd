@@ -27,9 +27,9 @@ cdef void _known_mean(double* p, float* known, Py_ssize_t i, double v) noexcept
 @cython.locals(sigs=cython.p_uint, cnts=cython.p_float, i=cython.Py_ssize_t, low=cython.Py_ssize_t)
 cdef void _template_observe(AccountState state, unsigned int sig) noexcept
 
-@cython.locals(kmv=cython.p_uint, h=cython.ulonglong, lo=cython.Py_ssize_t, hi=cython.Py_ssize_t,
-               mid=cython.Py_ssize_t, j=cython.Py_ssize_t, i=cython.Py_ssize_t)
-cdef _topic_observe(AccountState state, list pairs, double repeat=*)
+@cython.locals(kmv=cython.p_uint, h=cython.ulonglong, low=cython.ulonglong, lo=cython.Py_ssize_t,
+               hi=cython.Py_ssize_t, mid=cython.Py_ssize_t, j=cython.Py_ssize_t, i=cython.Py_ssize_t)
+cdef unsigned long long _topic_observe(AccountState state, list pairs, double repeat=*) except? 0
 
 cdef unsigned int _CRC_TABLE[256]
 

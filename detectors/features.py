@@ -453,8 +453,7 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
             elicit = 1.0 if elicits_reasoning(text) else 0.0
             pairs = word_pairs(text)
             if pairs:
-                _template_observe(state, min(pairs) or 1)
-                _topic_observe(state, pairs, repeat)
+                _template_observe(state, _topic_observe(state, pairs, repeat) or 1)
         pos = state.recent_pos
         ring[pos] = th
         models[pos] = model_h
@@ -531,28 +530,30 @@ def _template_observe(state: AccountState, sig: int) -> None:
     cnts[low] += 1.0  # space-saving: inherit the evicted count
 
 
-def _topic_observe(state: AccountState, pairs: list[int], repeat: float = 0.0) -> None:
-    """Fold a prompt's word pairs into the window's KMV sketch; at the end of
-    a window, keep its breadth (distinct pairs / all pairs) and start afresh.
-    An exact repeat of a recent prompt adds no new pairs: only counted."""
+def _topic_observe(state: AccountState, pairs: list[int], repeat: float = 0.0) -> int:
+    """Fold a prompt's word pairs (at least one) into the window's KMV sketch; at the end of a window, keep
+    its breadth (distinct pairs / all pairs) and start afresh. An exact repeat of a recent prompt adds no
+    new pairs: only counted. Returns the smallest pair hash (the prompt's template signature)."""
     kmv = u32(state.topic_kmv)
-    if not repeat:
+    low = pairs[0]
+    for h in pairs:
+        if h < low:
+            low = h
         # the sketch keeps the TOPIC_SKETCH smallest distinct hashes whatever order they come in: each pair in
         # turn (compiled, a C loop; once the sketch has filled, few pairs are below its largest)
-        for h in pairs:
-            if h >= kmv[TOPIC_SKETCH - 1]:
-                continue
-            lo, hi = 0, TOPIC_SKETCH - 1  # bisect_left: kmv[-1] > h, so lo ends below the last slot
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if kmv[mid] < h:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            if kmv[lo] != h:  # insert, dropping the largest
-                for j in range(TOPIC_SKETCH - 1, lo, -1):
-                    kmv[j] = kmv[j - 1]
-                kmv[lo] = h
+        if repeat or h >= kmv[TOPIC_SKETCH - 1]:
+            continue
+        lo, hi = 0, TOPIC_SKETCH - 1  # bisect_left: kmv[-1] > h, so lo ends below the last slot
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if kmv[mid] < h:
+                lo = mid + 1
+            else:
+                hi = mid
+        if kmv[lo] != h:  # insert, dropping the largest
+            for j in range(TOPIC_SKETCH - 1, lo, -1):
+                kmv[j] = kmv[j - 1]
+            kmv[lo] = h
     state.topic_pairs += len(pairs)
     state.topic_prompts += 1
     if state.topic_prompts >= TOPIC_WINDOW:
@@ -561,6 +562,7 @@ def _topic_observe(state: AccountState, pairs: list[int], repeat: float = 0.0) -
         state.topic_pairs = 0.0
         for i in range(TOPIC_SKETCH):
             kmv[i] = 0xFFFFFFFF
+    return low
 
 
 def topic_breadth_now(state: AccountState) -> float:
