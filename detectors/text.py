@@ -139,6 +139,43 @@ def re2_ascii(pattern: str) -> str:
     return "".join(out)
 
 
+def re2_superset(pattern: str) -> str:
+    r"""A pattern for RE2 that matches, in the UTF-8 of a text, wherever ``pattern`` matches in the text under
+    Python's ``re``, and maybe elsewhere too: ``\s`` and ``\w``, whose meanings beyond ASCII differ between
+    the two engines, become any character, and so does a class that holds one of them. The rest (literals,
+    other classes, groups, repeats) means the same in both. A repeat of any character is made lazy, which
+    changes where a match ends, not whether there is one: RE2 then stops at the first (a greedy one would
+    read on to the end of the text to find where its match ends).
+
+    >>> print(re2_superset(r"step[\s-]*by\s+step"))
+    step(?s:.)*?by(?s:.)+?step
+    >>> print(re2_superset(r"begr[üu]nd\w* (?:jeden|jede)"))
+    begr[üu]nd(?s:.)*? (?:jeden|jede)
+    """
+    out = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        j = i + 1  # where the token starting at i ends
+        if c == "\\":
+            j = i + 2
+            token = "(?s:.)" if pattern[i:j] in ("\\s", "\\w") else pattern[i:j]
+        elif c == "[":
+            while pattern[j] != "]":  # the patterns' classes hold no "]"
+                j += 2 if pattern[j] == "\\" else 1
+            j += 1
+            body = pattern[i + 1 : j - 1]
+            token = "(?s:.)" if "\\s" in body or "\\w" in body else pattern[i:j]
+        else:
+            token = c
+        out.append(token)
+        if token == "(?s:.)" and pattern[j : j + 1] in ("*", "+") and pattern[j + 1 : j + 2] != "?":
+            out.append(pattern[j] + "?")
+            j += 1
+        i = j
+    return "".join(out)
+
+
 def _re2_program(pattern: str):
     """``pattern`` as a bare RE2 program that only says whether it matches (no capture groups).
 
@@ -159,6 +196,10 @@ def _re2_program(pattern: str):
 #: that it finds what ``re`` finds, on generated matches and on random text.
 _ASCII_RE2 = _re2_program(re2_ascii(_ASCII_RE.pattern))
 _UNANCHORED = re2._re2.RE2.Anchor.UNANCHORED
+#: The whole alternation loosened for RE2 (:func:`re2_superset`): on text that is not ASCII, a text it does
+#: not find in is decided without Python's ``re``, which tries every alternative at every position (about
+#: 80,000 instructions for a prompt of a few hundred characters, against a few thousand).
+_ANY_RE2 = _re2_program(re2_superset(_ELICITATION_RE.pattern))
 
 
 def re2_finds(text: str) -> bool:
@@ -179,4 +220,10 @@ def elicits_reasoning(text: str | None) -> bool:
     low = text.casefold()
     if low.isascii():
         return re2_finds(low)
+    try:
+        data = low.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: not UTF-8
+        return _ELICITATION_RE.search(low) is not None
+    if _ANY_RE2.Match(_UNANCHORED, data, 0, len(data))[0][0] < 0:
+        return False  # the looser pattern finds nothing, so the exact one cannot
     return _ELICITATION_RE.search(low) is not None

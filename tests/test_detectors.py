@@ -435,6 +435,37 @@ def test_re2_finds_every_match_of_the_ascii_patterns():
         assert T.elicits_reasoning(f"explain{space}...") is False
 
 
+def test_the_loosened_re2_program_finds_every_match_of_every_pattern():
+    """Text that is not ASCII is first searched by RE2 with the whole alternation loosened (\\s, \\w and
+    classes holding them as any character): a text it finds nothing in is decided without Python's re, so
+    it must find something in every string any pattern matches, generated from the pattern with any
+    characters (Python's Unicode \\s and \\w included)."""
+    import re
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from detectors import text as T
+
+    patterns = [p for pats in T.ELICITATION_PATTERNS.values() for p in pats]
+    chars = st.characters(blacklist_categories=("Cs",))  # a lone surrogate is not UTF-8: re decides those
+
+    @settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from(patterns).flatmap(lambda p: st.from_regex(re.compile(p), fullmatch=False, alphabet=chars)))
+    def check(s: str) -> None:
+        data = s.encode("utf-8")
+        assert T._ANY_RE2.Match(T._UNANCHORED, data, 0, len(data))[0][0] >= 0, s
+        low = s.casefold()
+        assert T.elicits_reasoning(s) == (T._ELICITATION_RE.search(low) is not None), s
+
+    check()
+    # Python's \\s and \\w beyond ASCII, which RE2's lack: still found
+    for s in ("step\u3000by\u2003step ü", "цепочка\u00a0рассуждений", "begründe jeden ü", "begr\u00fcndung alle"):
+        assert T.elicits_reasoning(s) == (T._ELICITATION_RE.search(s.casefold()) is not None) is True, s
+    assert T.elicits_reasoning("Привет, как дела? Расскажи о погоде.") is False
+    assert T.elicits_reasoning("step by step \ud800") is True  # not UTF-8: Python's re alone
+
+
 def test_elicitation_shortcuts_agree_with_the_whole_alternation():
     """The ASCII-only alternation (run by RE2) is a shortcut: on any text, ASCII or not, matching or not,
     elicits_reasoning says what the whole alternation says in Python's re."""
