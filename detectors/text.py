@@ -139,18 +139,25 @@ def re2_ascii(pattern: str) -> str:
     return "".join(out)
 
 
+#: Escapes of classes that are Unicode in Python's ``re`` on str and ASCII in RE2: \s, \w, \d and their negations.
+_UNICODE_CLASSES = ("s", "S", "w", "W", "d", "D")
+
+
 def re2_superset(pattern: str) -> str:
     r"""A pattern for RE2 that matches, in the UTF-8 of a text, wherever ``pattern`` matches in the text under
-    Python's ``re``, and maybe elsewhere too: ``\s`` and ``\w``, whose meanings beyond ASCII differ between
-    the two engines, become any character, and so does a class that holds one of them. The rest (literals,
-    other classes, groups, repeats) means the same in both. A repeat of any character is made lazy, which
-    changes where a match ends, not whether there is one: RE2 then stops at the first (a greedy one would
-    read on to the end of the text to find where its match ends).
+    Python's ``re``, and maybe elsewhere too: the character classes whose meanings beyond ASCII differ between
+    the two engines (``\s``, ``\w``, ``\d`` and their negations) become any character, and so does a class
+    that holds one of them; the word boundaries ``\b`` and ``\B``, which differ too, are dropped. The rest
+    (literals, other classes, groups, repeats) means the same in both. A repeat of any character is made
+    lazy, which changes where a match ends, not whether there is one: RE2 then stops at the first (a greedy
+    one would read on to the end of the text to find where its match ends).
 
     >>> print(re2_superset(r"step[\s-]*by\s+step"))
     step(?s:.)*?by(?s:.)+?step
     >>> print(re2_superset(r"begr[üu]nd\w* (?:jeden|jede)"))
     begr[üu]nd(?s:.)*? (?:jeden|jede)
+    >>> print(re2_superset(r"\bstep\d+[^\W]\B"))
+    step(?s:.)+?(?s:.)
     """
     out = []
     i = 0
@@ -159,13 +166,15 @@ def re2_superset(pattern: str) -> str:
         j = i + 1  # where the token starting at i ends
         if c == "\\":
             j = i + 2
-            token = "(?s:.)" if pattern[i:j] in ("\\s", "\\w") else pattern[i:j]
+            escape = pattern[i + 1 : j]
+            token = "(?s:.)" if escape in _UNICODE_CLASSES else "" if escape in ("b", "B") else pattern[i:j]
         elif c == "[":
             while pattern[j] != "]":  # the patterns' classes hold no "]"
                 j += 2 if pattern[j] == "\\" else 1
             j += 1
             body = pattern[i + 1 : j - 1]
-            token = "(?s:.)" if "\\s" in body or "\\w" in body else pattern[i:j]
+            loose = any("\\" + e in body for e in _UNICODE_CLASSES)
+            token = "(?s:.)" if loose else pattern[i:j]
         else:
             token = c
         out.append(token)
