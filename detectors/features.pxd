@@ -18,7 +18,7 @@ cdef double _MIN_ALPHA, _TAU0, _TAU1, _TAU2, _TAU3, _HOURS_TAU, _NEW_MODEL_WINDO
                repeat=cython.double, sweep=cython.double, analysed=cython.bint, elicit=cython.double,
                th=cython.uint, ring=cython.p_uint, models=cython.p_uint, pos=cython.Py_ssize_t,
                p=cython.p_double, out=cython.double, logprobs=cython.double, reasoning=cython.double,
-               known=cython.p_float)
+               known=cython.p_float, pairs=cython.uint[95], n_pairs=cython.Py_ssize_t, found=list)
 cpdef absorb(AccountState state, Event ev, calendar=*, unsigned long long sample=*)
 
 @cython.locals(w=cython.double)
@@ -27,16 +27,19 @@ cdef void _known_mean(double* p, float* known, Py_ssize_t i, double v) noexcept
 @cython.locals(sigs=cython.p_uint, cnts=cython.p_float, i=cython.Py_ssize_t, low=cython.Py_ssize_t)
 cdef void _template_observe(AccountState state, unsigned int sig) noexcept
 
-@cython.locals(kmv=cython.p_uint, h=cython.ulonglong, low=cython.ulonglong, lo=cython.Py_ssize_t,
+@cython.locals(kmv=cython.p_uint, h=cython.uint, low=cython.uint, k=cython.Py_ssize_t, lo=cython.Py_ssize_t,
                hi=cython.Py_ssize_t, mid=cython.Py_ssize_t, j=cython.Py_ssize_t, i=cython.Py_ssize_t)
-cdef unsigned long long _topic_observe(AccountState state, list pairs, double repeat=*) except? 0
+cdef unsigned int _topic_observe(AccountState state, unsigned int* pairs, Py_ssize_t n, double repeat=*) except? 0
 
 cdef unsigned int _CRC_TABLE[256]
 
+@cython.locals(out=cython.uint[95], n=cython.Py_ssize_t, i=cython.Py_ssize_t)
+cpdef list _word_pairs_scan(str text)
+
 @cython.locals(head=str, tail=str, src=cython.int[96], start=cython.Py_ssize_t[96], end=cython.Py_ssize_t[96],
                ring_start=cython.Py_ssize_t[32], ring_end=cython.Py_ssize_t[32], n=cython.Py_ssize_t,
-               m=cython.Py_ssize_t, first=cython.Py_ssize_t, i=cython.Py_ssize_t, crc=cython.uint, out=list)
-cpdef list _word_pairs_scan(str text)
+               m=cython.Py_ssize_t, first=cython.Py_ssize_t, i=cython.Py_ssize_t, crc=cython.uint, ones=cython.uint)
+cdef Py_ssize_t _word_pairs_into(str text, unsigned int* out) except -2
 
 @cython.locals(ring=cython.bint, size=cython.Py_ssize_t, i=cython.Py_ssize_t, j=cython.Py_ssize_t,
                k=cython.Py_ssize_t, length=cython.Py_ssize_t, c=cython.Py_UCS4)

@@ -161,6 +161,16 @@ def _word_pairs_scan(text: str) -> list[int] | None:
     decides what such text gives). tests/test_detectors.py checks that both ways
     agree on generated text.
     """
+    out = [0] * 95  # MAX_WORDS - 1 pairs at most (compiled: a C array, features.pxd)
+    n = _word_pairs_into(text, out)
+    if n < 0:
+        return None
+    return [out[i] for i in range(n)]
+
+
+def _word_pairs_into(text: str, out) -> int:
+    """The pairs :func:`_word_pairs_scan` returns, written into ``out`` (compiled, a C array of
+    ``MAX_WORDS - 1``: no Python int per pair), and how many; -1 when the text holds a surrogate."""
     head = text[:HEAD_CHARS].casefold()
     # the words kept: in which string (0 head, 1 tail), from, to (compiled: C arrays of MAX_WORDS, TAIL_WORDS)
     src = [0] * 96
@@ -168,7 +178,7 @@ def _word_pairs_scan(text: str) -> list[int] | None:
     end = [0] * 96
     n = _scan_words(head, 0, start, end, src, 0, MAX_WORDS)
     if n < 0:
-        return None
+        return -1
     tail = ""
     if len(text) > HEAD_CHARS:
         tail = text[-TAIL_CHARS:].casefold()
@@ -176,7 +186,7 @@ def _word_pairs_scan(text: str) -> list[int] | None:
         ring_end = [0] * 32
         m = _scan_words(tail, 1, ring_start, ring_end, src, 0, -TAIL_WORDS)  # every word, the last 32 kept
         if m < 0:
-            return None
+            return -1
         first = m - TAIL_WORDS if m > TAIL_WORDS else 0
         for i in range(first, m):
             if n == MAX_WORDS:
@@ -186,16 +196,17 @@ def _word_pairs_scan(text: str) -> list[int] | None:
             end[n] = ring_end[i % TAIL_WORDS]
             n += 1
     if n == 0:
-        return []
+        return 0
+    ones = 0xFFFFFFFF  # CRC-32's initial and final xor (compiled, a C unsigned int: the xors stay in C)
     if n == 1:
-        return [_crc_word(tail if src[0] else head, start[0], end[0], 0xFFFFFFFF) ^ 0xFFFFFFFF or 1]
-    out = []
+        out[0] = _crc_word(tail if src[0] else head, start[0], end[0], ones) ^ ones or 1
+        return 1
     for i in range(n - 1):
-        crc = _crc_word(tail if src[i] else head, start[i], end[i], 0xFFFFFFFF)
+        crc = _crc_word(tail if src[i] else head, start[i], end[i], ones)
         crc = _CRC_TABLE[(crc ^ 0x20) & 0xFF] ^ (crc >> 8)  # the space
         crc = _crc_word(tail if src[i + 1] else head, start[i + 1], end[i + 1], crc)
-        out.append(crc ^ 0xFFFFFFFF)
-    return out
+        out[i] = crc ^ ones
+    return n - 1
 
 
 def _scan_words(s: str, which: int, start, end, src, n: int, limit: int) -> int:
@@ -451,9 +462,15 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
         analysed = n <= _TEXT_FULL_EVENTS or sample % _TEXT_SAMPLE == 0
         if analysed:
             elicit = 1.0 if elicits_reasoning(text) else 0.0
-            pairs = word_pairs(text)
-            if pairs:
-                _template_observe(state, _topic_observe(state, pairs, repeat) or 1)
+            pairs = [0] * 95  # the prompt's word pairs, MAX_WORDS - 1 at most (compiled: a C array, features.pxd)
+            n_pairs = _word_pairs_into(text, pairs) if cython.compiled else -1
+            if n_pairs < 0:  # interpreted (the regular expressions are the faster way there), or a surrogate
+                found = _word_pairs_re(text)
+                n_pairs = len(found)
+                for i in range(n_pairs):
+                    pairs[i] = found[i]
+            if n_pairs:
+                _template_observe(state, _topic_observe(state, pairs, n_pairs, repeat) or 1)
         pos = state.recent_pos
         ring[pos] = th
         models[pos] = model_h
@@ -530,13 +547,15 @@ def _template_observe(state: AccountState, sig: int) -> None:
     cnts[low] += 1.0  # space-saving: inherit the evicted count
 
 
-def _topic_observe(state: AccountState, pairs: list[int], repeat: float = 0.0) -> int:
-    """Fold a prompt's word pairs (at least one) into the window's KMV sketch; at the end of a window, keep
-    its breadth (distinct pairs / all pairs) and start afresh. An exact repeat of a recent prompt adds no
-    new pairs: only counted. Returns the smallest pair hash (the prompt's template signature)."""
+def _topic_observe(state: AccountState, pairs, n: int, repeat: float = 0.0) -> int:
+    """Fold a prompt's ``n`` word pairs (at least one; compiled, ``pairs`` is a C array) into the window's
+    KMV sketch; at the end of a window, keep its breadth (distinct pairs / all pairs) and start afresh. An
+    exact repeat of a recent prompt adds no new pairs: only counted. Returns the smallest pair hash (the
+    prompt's template signature)."""
     kmv = u32(state.topic_kmv)
     low = pairs[0]
-    for h in pairs:
+    for k in range(n):
+        h = pairs[k]
         if h < low:
             low = h
         # the sketch keeps the TOPIC_SKETCH smallest distinct hashes whatever order they come in: each pair in
@@ -554,7 +573,7 @@ def _topic_observe(state: AccountState, pairs: list[int], repeat: float = 0.0) -
             for j in range(TOPIC_SKETCH - 1, lo, -1):
                 kmv[j] = kmv[j - 1]
             kmv[lo] = h
-    state.topic_pairs += len(pairs)
+    state.topic_pairs += n
     state.topic_prompts += 1
     if state.topic_prompts >= TOPIC_WINDOW:
         state.topic_breadth = topic_breadth_now(state)
