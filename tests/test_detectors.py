@@ -436,8 +436,8 @@ def test_re2_finds_every_match_of_the_ascii_patterns():
 
 
 def test_the_loosened_re2_program_finds_every_match_of_every_pattern():
-    """Text that is not ASCII is first searched by RE2 with the whole alternation loosened (\\s, \\w and
-    classes holding them as any character): a text it finds nothing in is decided without Python's re, so
+    """Text that is not ASCII is first searched by RE2 with the whole alternation loosened (\\s, \\w, \\d, their
+    negations and classes holding them as any character): a text it finds nothing in is decided without re, so
     it must find something in every string any pattern matches, generated from the pattern with any
     characters (Python's Unicode \\s and \\w included)."""
     import re
