@@ -508,8 +508,7 @@ PERF_MODULES = {
 }
 #: Functions that belong elsewhere than their module: (module, function name fragment) -> component.
 PERF_FUNCTIONS = {
-    ("features", "_word_pairs_scan"): "detection: prompt text analysis",
-    ("features", "word_pairs"): "detection: prompt text analysis",
+    ("features", "word_pairs"): "detection: prompt text analysis",  # word_pairs, _word_pairs_scan, _into, _fill
     ("features", "_scan_words"): "detection: prompt text analysis",
     ("features", "_crc_word"): "detection: prompt text analysis",
     ("features", "_topic_observe"): "detection: prompt text analysis",

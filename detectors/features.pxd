@@ -18,7 +18,7 @@ cdef double _MIN_ALPHA, _TAU0, _TAU1, _TAU2, _TAU3, _HOURS_TAU, _NEW_MODEL_WINDO
                repeat=cython.double, sweep=cython.double, analysed=cython.bint, elicit=cython.double,
                th=cython.uint, ring=cython.p_uint, models=cython.p_uint, pos=cython.Py_ssize_t,
                p=cython.p_double, out=cython.double, logprobs=cython.double, reasoning=cython.double,
-               known=cython.p_float, pairs=cython.uint[95], n_pairs=cython.Py_ssize_t, found=list)
+               known=cython.p_float, pairs=cython.uint[95], n_pairs=cython.Py_ssize_t)
 cpdef absorb(AccountState state, Event ev, calendar=*, unsigned long long sample=*)
 
 @cython.locals(w=cython.double)
@@ -32,6 +32,12 @@ cdef void _template_observe(AccountState state, unsigned int sig) noexcept
 cdef unsigned int _topic_observe(AccountState state, unsigned int* pairs, Py_ssize_t n, double repeat=*) except? 0
 
 cdef unsigned int _CRC_TABLE[256]
+
+@cython.locals(out=cython.uint[95], n=cython.Py_ssize_t, i=cython.Py_ssize_t)
+cpdef list word_pairs(str text)
+
+@cython.locals(n=cython.Py_ssize_t, i=cython.Py_ssize_t, found=list)
+cdef Py_ssize_t _word_pairs_fill(str text, unsigned int* out) except -1
 
 @cython.locals(out=cython.uint[95], n=cython.Py_ssize_t, i=cython.Py_ssize_t)
 cpdef list _word_pairs_scan(str text)

@@ -120,11 +120,21 @@ def word_pairs(text: str) -> list[int]:
     Compiled, :func:`_word_pairs_scan` computes the same in one pass over the
     characters (the words and the CRCs in C).
     """
-    if cython.compiled:
-        pairs = _word_pairs_scan(text)
-        if pairs is not None:
-            return pairs
-    return _word_pairs_re(text)
+    out = [0] * 95  # MAX_WORDS - 1 pairs at most (compiled: a C array, features.pxd)
+    n = _word_pairs_fill(text, out)
+    return [out[i] for i in range(n)]
+
+
+def _word_pairs_fill(text: str, out) -> int:
+    """:func:`word_pairs` written into ``out`` (compiled, a C array of ``MAX_WORDS - 1``: no Python int per
+    pair), and how many."""
+    n = _word_pairs_into(text, out) if cython.compiled else -1
+    if n < 0:  # interpreted (the regular expressions are the faster way there), or a surrogate in the text
+        found = _word_pairs_re(text)
+        n = len(found)
+        for i in range(n):
+            out[i] = found[i]
+    return n
 
 
 def _word_pairs_re(text: str) -> list[int]:
@@ -463,12 +473,7 @@ def absorb(state: AccountState, ev: Event, calendar: ModelCalendar | None = None
         if analysed:
             elicit = 1.0 if elicits_reasoning(text) else 0.0
             pairs = [0] * 95  # the prompt's word pairs, MAX_WORDS - 1 at most (compiled: a C array, features.pxd)
-            n_pairs = _word_pairs_into(text, pairs) if cython.compiled else -1
-            if n_pairs < 0:  # interpreted (the regular expressions are the faster way there), or a surrogate
-                found = _word_pairs_re(text)
-                n_pairs = len(found)
-                for i in range(n_pairs):
-                    pairs[i] = found[i]
+            n_pairs = _word_pairs_fill(text, pairs)
             if n_pairs:
                 _template_observe(state, _topic_observe(state, pairs, n_pairs, repeat) or 1)
         pos = state.recent_pos
