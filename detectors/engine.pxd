@@ -1,6 +1,10 @@
 # C types for detectors/engine.py when it is compiled (Cython pure-Python mode: engine.py is the source).
 cimport cython
 
+from detectors.contract cimport Event
+from detectors.features cimport absorb, features
+from detectors.state cimport AccountState
+
 cdef unsigned long long _MASK64
 cdef unsigned long long _IV[8]
 cdef unsigned char _SIGMA[160]
@@ -18,3 +22,22 @@ cdef void _blake2b_compress(unsigned long long* h, const unsigned char* data, Py
 @cython.locals(t=cython.ulonglong)
 cdef inline void _g(unsigned long long* v, Py_ssize_t a, Py_ssize_t b, Py_ssize_t c, Py_ssize_t d,
                     unsigned long long x, unsigned long long y) noexcept
+
+cpdef unsigned long long request_hash(str request_id) except 0
+
+cdef class PartitionContext:
+    cdef public object calendar, anomaly, labels, population, scorings
+
+cdef class Detector:
+    cdef readonly object rules, coordination
+    cdef object _page_hinkley
+    # the scoring schedule's numbers from rules (a frozen dataclass), read once per event as C values
+    cdef long long _min_events, _early_events, _interval_events
+    cdef double _interval_seconds
+
+    @cython.locals(rh=cython.ulonglong, ts=cython.double)
+    cpdef bint process(self, AccountState state, Event ev, list alerts, PartitionContext ctx=*,
+                       list fingerprints=*) except -1
+
+    @cython.locals(kind=cython.longlong)
+    cpdef bint _may_alert(self, AccountState state, double ts) except -1

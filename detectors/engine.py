@@ -295,6 +295,9 @@ class Detector:
         self.rules = rules if rules is not None else Rules.default()
         self.coordination = coordination if coordination is not None else CoordinationConfig()
         self._page_hinkley = PageHinkley(**PAGE_HINKLEY)
+        rules = self.rules
+        self._min_events, self._early_events = rules.min_events, rules.early_events
+        self._interval_events, self._interval_seconds = rules.interval_events, rules.interval_seconds
 
     # -- state ---------------------------------------------------------------
 
@@ -343,12 +346,11 @@ class Detector:
         if state.dedup_seen(rh):
             return False
         absorb(state, ev, ctx.calendar if ctx is not None else None, rh >> 7)
-        rules = self.rules
-        if state.n < rules.early_events:
+        if state.n < self._early_events:
             return True
         ts = ev.ts
-        if state.n - state.n_scored_at >= rules.interval_events or not (
-            ts - state.last_scored_ts < rules.interval_seconds
+        if state.n - state.n_scored_at >= self._interval_events or not (
+            ts - state.last_scored_ts < self._interval_seconds
         ):
             self._score(state, ts, ev.request_id, alerts, ctx, fingerprints)
         return True
@@ -484,10 +486,9 @@ class Detector:
         one operator; see :data:`EARLY_KINDS`), never for a shared cadence
         alone, and for a shared network prefix (weaker: NAT, clouds) only when the
         account's own content evidence and the cluster are both strong."""
-        rules = self.rules
-        if state.n >= rules.min_events:
+        if state.n >= self._min_events:
             return True
-        if state.n < rules.early_events or not ts - state.cluster_ts < CLUSTER_TTL:
+        if state.n < self._early_events or not ts - state.cluster_ts < CLUSTER_TTL:
             return False
         kind = state.cluster_kind
         return kind in EARLY_KINDS or (
