@@ -3,6 +3,7 @@ cimport cython
 
 from detectors.contract cimport Event
 from detectors.features cimport absorb, features
+from detectors.models cimport PageHinkley
 from detectors.state cimport AccountState
 
 cdef unsigned long long _MASK64
@@ -30,7 +31,7 @@ cdef class PartitionContext:
 
 cdef class Detector:
     cdef readonly object rules, coordination
-    cdef object _page_hinkley
+    cdef PageHinkley _page_hinkley
     # the scoring schedule's numbers from rules (a frozen dataclass), read once per event as C values
     cdef long long _min_events, _early_events, _interval_events
     cdef double _interval_seconds
@@ -41,3 +42,6 @@ cdef class Detector:
 
     @cython.locals(kind=cython.longlong)
     cpdef bint _may_alert(self, AccountState state, double ts) except -1
+
+    @cython.locals(ph=PageHinkley, changed=cython.bint)
+    cpdef bint _change_detected(self, AccountState state, double x) except -1

@@ -12,6 +12,12 @@ cdef Py_ssize_t P_REASONING, PROFILE_WINDOW, RECENT_PROMPTS, TEMPLATE_SLOTS, TOP
 cdef Py_ssize_t _N_RATES, _TEXT_FULL_EVENTS, _TEXT_SAMPLE
 cdef double _MIN_ALPHA, _TAU0, _TAU1, _TAU2, _TAU3, _HOURS_TAU, _NEW_MODEL_WINDOW, _LONG_OUTPUT
 
+cdef class ModelCalendar:
+    cdef public dict first_seen
+    cdef public Py_ssize_t capacity
+
+    cpdef double observe(self, unsigned int model_hash, double ts) except? -1.0
+
 @cython.locals(ts=cython.double, n=cython.longlong, rates=cython.p_double, dt=cython.double, g=cython.double,
                a=cython.double, d=cython.double, hours=cython.p_float, k=cython.double, i=cython.Py_ssize_t,
                hour=cython.Py_ssize_t, model_h=cython.uint, new_model=cython.double, released=cython.double,
@@ -19,7 +25,7 @@ cdef double _MIN_ALPHA, _TAU0, _TAU1, _TAU2, _TAU3, _HOURS_TAU, _NEW_MODEL_WINDO
                th=cython.uint, ring=cython.p_uint, models=cython.p_uint, pos=cython.Py_ssize_t,
                p=cython.p_double, out=cython.double, logprobs=cython.double, reasoning=cython.double,
                known=cython.p_float, pairs=cython.uint[95], n_pairs=cython.Py_ssize_t)
-cpdef absorb(AccountState state, Event ev, calendar=*, unsigned long long sample=*)
+cpdef absorb(AccountState state, Event ev, ModelCalendar calendar=*, unsigned long long sample=*)
 
 @cython.locals(w=cython.double)
 cdef void _known_mean(double* p, float* known, Py_ssize_t i, double v) noexcept

@@ -603,6 +603,12 @@ class PageHinkley:
         "_dec",
         "_min_inc",
         "_max_dec",
+        "_min_f",
+        "_delta_f",
+        "_threshold_f",
+        "_alpha_f",
+        "_up",
+        "_down",
     )
 
     #: ``struct`` format of :meth:`to_tuple`: count, mean, two sums, their min and max.
@@ -625,6 +631,10 @@ class PageHinkley:
         self.threshold = threshold
         self.alpha = alpha
         self.mode = mode
+        # the same as floats (C doubles when compiled; the arithmetic promotes them so anyway), and the mode
+        self._min_f, self._delta_f = float(min_instances), float(delta)
+        self._threshold_f, self._alpha_f = float(threshold), float(alpha)
+        self._up, self._down = mode != "down", mode != "up"
         self._reset()
 
     def _reset(self) -> None:
@@ -648,20 +658,19 @@ class PageHinkley:
         mean += (1.0 / n) * (x - mean)
         self._mean = mean
         dev = x - mean
-        alpha = self.alpha
-        inc = alpha * self._inc + dev - self.delta
-        dec = alpha * self._dec + dev + self.delta
+        alpha = self._alpha_f
+        inc = alpha * self._inc + dev - self._delta_f
+        dec = alpha * self._dec + dev + self._delta_f
         self._inc = inc
         self._dec = dec
         if inc < self._min_inc:
             self._min_inc = inc
         if dec > self._max_dec:
             self._max_dec = dec
-        if n < self.min_instances:
+        if n < self._min_f:
             return False
-        mode = self.mode
-        up = mode != "down" and inc - self._min_inc > self.threshold
-        down = mode != "up" and self._max_dec - dec > self.threshold
+        up = self._up and inc - self._min_inc > self._threshold_f
+        down = self._down and self._max_dec - dec > self._threshold_f
         if up or down:
             self._reset()
             return True
