@@ -26,6 +26,11 @@ cdef inline void _g(unsigned long long* v, Py_ssize_t a, Py_ssize_t b, Py_ssize_
 
 cpdef unsigned long long request_hash(str request_id) except 0
 
+cdef tuple _MODEL_EXCLUDED
+
+@cython.locals(x=dict)
+cpdef dict _model_input(dict feats)
+
 cdef class PartitionContext:
     cdef public object calendar, anomaly, labels, population, scorings
 

@@ -64,6 +64,17 @@ PAGE_HINKLEY = dict(min_instances=10, delta=0.05, threshold=1.5, alpha=0.9999, m
 #: Features the anomaly model does not see: counters of the account's age,
 #: and evidence that is not behaviour.
 MODEL_EXCLUDED = frozenset({"events", "active_hours", "behaviour_change", "cluster_strength", "cluster_size"})
+_MODEL_EXCLUDED = tuple(sorted(MODEL_EXCLUDED))  # a C global when compiled (engine.pxd)
+
+
+def _model_input(feats: dict) -> dict:
+    """The models' input: ``feats`` without :data:`MODEL_EXCLUDED`, in the same order (a copy less those
+    keys costs a fraction of a filtered copy of the others)."""
+    x = feats.copy()
+    for k in _MODEL_EXCLUDED:
+        x.pop(k, None)
+    return x
+
 
 CLUSTER_KINDS = {"template": 1, "prefix": 2, "system": 3, "cadence": 4}
 #: Kinds whose fresh cluster lets a young member alert at once: the same prompt
@@ -313,7 +324,7 @@ class Detector:
     def learn_label(self, state: AccountState, abusive: bool, ctx: PartitionContext, now: float | None = None) -> None:
         """An analyst's verdict on the account, joined with its latest features,
         teaches the partition's label model."""
-        x = {k: v for k, v in features(state, now=now).items() if k not in MODEL_EXCLUDED}
+        x = _model_input(features(state, now=now))
         ctx.labels.learn_one(x, abusive)
 
     def load_state(self, account_id: str, data: bytes | None) -> AccountState:
@@ -404,7 +415,7 @@ class Detector:
         feats = features(state, now=now)
         if ctx is None:
             return feats, self.rules.score(feats)
-        x = {k: v for k, v in feats.items() if k not in MODEL_EXCLUDED}
+        x = _model_input(feats)
         p = ctx.labels.predict_proba_one(x)
         feats["label_probability"] = p if p is not None else 0.0
         model = ctx.anomaly
