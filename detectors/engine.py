@@ -236,7 +236,8 @@ def _digest(*parts: object, size: int) -> str:
 class PartitionContext:
     """Population-level state of one partition: when each model was first used,
     the online anomaly model, the model trained on analyst labels, and the
-    population baselines of every feature. See :mod:`detectors.models`.
+    population baselines of every feature a signal of the rules reads (what
+    alerts and ``explain`` set a reason's value against). See :mod:`detectors.models`.
 
     Serialised as one versioned blob (:meth:`to_bytes`); a part that cannot be
     read (another schema, another river version) starts afresh on its own.
@@ -307,6 +308,8 @@ class Detector:
         self.coordination = coordination if coordination is not None else CoordinationConfig()
         self._page_hinkley = PageHinkley(**PAGE_HINKLEY)
         rules = self.rules
+        # the population baselines are only ever read for a signal's feature (a reason's): only those learn
+        self._baseline_features = tuple(dict.fromkeys(sig.feature for sig in rules.signals))
         self._min_events, self._early_events = rules.min_events, rules.early_events
         self._interval_events, self._interval_seconds = rules.interval_events, rules.interval_seconds
 
@@ -425,7 +428,7 @@ class Detector:
         if learn:
             raw = model.update(x)
             feats["anomaly_evidence"] = model.anomaly_evidence(raw) if model.is_warm else 0.0
-            ctx.population.update(feats)
+            ctx.population.update(feats, self._baseline_features)
             return feats, self.rules.score(feats)
         feats["anomaly_evidence"] = 0.0
         a = self.rules.score(feats)

@@ -6,7 +6,7 @@ from libc.math cimport copysign, isfinite, log1p
 cpdef dict _transform(dict x, is_log, dict cache)
 
 @cython.locals(v=cython.double, q=tuple, updates=tuple)
-cpdef _population_update(dict qs, dict ns, dict fast, dict x, levels)
+cpdef _population_update(dict qs, dict ns, dict fast, dict x, levels, names)
 
 cdef class PageHinkley:
     cdef readonly object min_instances, delta, threshold, alpha, mode  # as given

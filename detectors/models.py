@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import math
 import pickle
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import cython
@@ -714,13 +714,15 @@ class PageHinkley:
 # -- population baselines --------------------------------------------------------------------
 
 
-def _population_update(qs: dict, ns: dict, fast: dict, x: dict, levels) -> None:
-    """:meth:`PopulationStats.update` but the count (a function, so that its loop is typed when compiled).
+def _population_update(qs: dict, ns: dict, fast: dict, x: dict, levels, names) -> None:
+    """:meth:`PopulationStats.update` but the count (a function, so that its loop is typed when compiled):
+    the features ``names`` of ``x`` (those it has).
 
     Each value goes straight to the three river quantiles' Rust estimators (``fast``: their ``update``
     methods by feature), past the Python wrapper, whose only other work is to note its first update.
     """
-    for k, value in x.items():
+    for k in names:
+        value = x.get(k)
         try:
             v = float(value)
         except (TypeError, ValueError):
@@ -808,9 +810,11 @@ class PopulationStats(_Serialisable):
         """Values of feature ``name`` seen."""
         return self._n.get(name, 0)
 
-    def update(self, x: Mapping[str, float]) -> None:
-        """Add one account's feature vector (``x`` is not mutated)."""
-        _population_update(self._q, self._n, self._fast, x if type(x) is dict else dict(x), self.LEVELS)
+    def update(self, x: Mapping[str, float], names: Iterable[str] | None = None) -> None:
+        """Add one account's feature vector (``x`` is not mutated); with ``names``, only those of its
+        features (the others keep the baselines they have)."""
+        x = x if type(x) is dict else dict(x)
+        _population_update(self._q, self._n, self._fast, x, self.LEVELS, x if names is None else names)
         self._n_updates += 1
 
     def baseline(self, name: str) -> dict[str, float] | None:

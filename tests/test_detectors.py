@@ -684,3 +684,39 @@ def test_states_models_and_indexes_restored_mid_stream_score_as_if_never_stopped
     # every partition's anomaly model is warm (scores with it) from event 31,194 on
     for cut in (20_000, 45_000):
         assert run(cut) == whole, cut
+
+
+def test_population_baselines_learn_the_features_the_signals_read_and_nothing_else():
+    """A reason is set against its feature's population baseline, so only the features the rules' signals read
+    learn one; each is what learning every feature gives (a feature's quantiles are its own)."""
+    import simulator
+    from detectors.contract import decode
+    from detectors.engine import PartitionContext
+    from detectors.models import PopulationStats
+    from detectors.pipeline import LocalPipeline
+
+    class Recorded(PopulationStats):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[dict] = []
+
+        def update(self, x, names=None) -> None:
+            self.seen.append(dict(x))
+            super().update(x, names)
+
+    pipe = LocalPipeline(partitions=2)
+    pipe.contexts = [PartitionContext(population=Recorded()) for _ in range(2)]
+    for _, _, raw in simulator.generate(simulator.Scenario(seed=5, hours=1.0, scale=0.1)):
+        pipe.handle(decode(raw))
+        pipe.alerts.clear()
+    read = {sig.feature for sig in pipe.detector.rules.signals}
+    for ctx in pipe.contexts:
+        pop = ctx.population
+        assert len(pop.seen) >= 100
+        every = PopulationStats()
+        for x in pop.seen:
+            every.update(x)
+        assert set(every.names) > read >= set(pop.names) and len(pop.names) >= 10
+        assert set(pop._q) <= read
+        for name in read:
+            assert pop.baseline(name) == every.baseline(name), name
