@@ -38,7 +38,7 @@ cdef class Detector:
     cdef readonly object rules, coordination
     cdef PageHinkley _page_hinkley
     cdef tuple _baseline_features
-    # the scoring schedule's numbers from rules (a frozen dataclass), read once per event as C values
+    # the scoring schedule's numbers, copied from rules (a frozen dataclass) at construction: C reads per event
     cdef long long _min_events, _early_events, _interval_events
     cdef double _interval_seconds
 
