@@ -171,6 +171,7 @@ def measure(label: str, broker, settings, messages: int, events: int, wd: Path, 
         spy = sk.start_profile(w.proc.pid, args.worker_seconds, trace) if args.profile else None
         r["worker"] = sk.track([settings], events, args.worker_seconds, pids={"worker": w.proc.pid, "broker": broker.pid})
         r["worker"]["rss_bytes"] = sk.rss_bytes(w.proc.pid)
+        r["worker"]["gc_pauses"] = sk.gc_pauses(settings)
         if spy is not None:
             spy.send_signal(signal.SIGINT)  # py-spy writes what it has on Ctrl-C
             spy.wait()
@@ -178,7 +179,8 @@ def measure(label: str, broker, settings, messages: int, events: int, wd: Path, 
     print(f"{label}: worker {r['worker']['events_per_s']:,} events/s "
           f"(steady {_fmt(r['worker'].get('steady_events_per_s'))}; "
           f"{r['worker']['events_done']:,} events in {r['worker']['window_s']} s); µs per event by "
-          f"its own timers: {r['worker'].get('worker_us_per_event')}", flush=True)
+          f"its own timers: {r['worker'].get('worker_us_per_event')}; its garbage collections by generation: "
+          f"{r['worker']['gc_pauses']}", flush=True)
     worker = r["worker"]["events_per_s"]
     r["worker_to_aiokafka"] = round(worker / r["aiokafka"]["events_per_s"], 3)
     if args.perf:

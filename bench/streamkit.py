@@ -335,6 +335,27 @@ def stage_us_per_event(settings_list: list[Settings], events: float) -> dict[str
     return {k: round(v / events * 1e6, 1) for k, v in total.items()}
 
 
+_GC_RE = re.compile(r'^distillwatch_gc_pause_seconds_(sum|count)\{generation="(\d)"\} ([0-9.e+-]+)$', re.M)
+
+
+def gc_pauses(settings: Settings) -> dict[str, dict[str, float]]:
+    """The worker's garbage-collector pauses since its start-up heap was frozen (``streams.cli``), by
+    generation: how many and their total in ms."""
+    return gc_pauses_in(metrics_text(settings, ["distillwatch_gc_pause_seconds_sum", "distillwatch_gc_pause_seconds_count"]))
+
+
+def gc_pauses_in(text: str) -> dict[str, dict[str, float]]:
+    """:func:`gc_pauses` from a ``/metrics`` page."""
+    out: dict[str, dict[str, float]] = {}
+    for kind, generation, value in _GC_RE.findall(text):
+        g = out.setdefault(generation, {})
+        if kind == "count":
+            g["count"] = int(float(value))
+        else:
+            g["total_ms"] = round(float(value) * 1000, 1)
+    return out
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process has used so far, from /proc (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

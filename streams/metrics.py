@@ -287,6 +287,16 @@ class Metrics:
         for label in ("abusive", "benign"):  # exists before the first timer tick reports the models
             self.label_model_labels.labels(label)
         ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, start time
+        self.gc_pause = Histogram(
+            "distillwatch_gc_pause_seconds",
+            "Pauses of Python's garbage collector, by generation (2: a full collection, which walks every object "
+            "made since start-up; the worker keeps its start-up heap out of it); timed once watch_gc() runs",
+            ["generation"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=r,
+        )
+        for generation in ("0", "1", "2"):
+            self.gc_pause.labels(generation)
         # --- input adapters (detectors/adapters) ---
         self.records_skipped = Counter(
             "distillwatch_input_records_skipped_total",
@@ -333,6 +343,24 @@ class Metrics:
             if not newest <= self._newest_event_ts:
                 self._newest_event_ts = newest
                 self.last_event_ts.set(newest)
+
+    def watch_gc(self):
+        """Time every garbage collection of this process into :attr:`gc_pause` (once per process: the worker
+        calls it at start-up); returns the ``gc.callbacks`` entry, which takes it off again when removed. A
+        collection runs in whichever thread allocates, so these are client_python's locked histograms."""
+        import gc
+
+        started = [0.0]
+        children = [self.gc_pause.labels(str(g)) for g in range(3)]
+
+        def on_gc(phase: str, info: dict) -> None:
+            if phase == "start":
+                started[0] = time.perf_counter()
+            else:
+                children[info["generation"]].observe(time.perf_counter() - started[0])
+
+        gc.callbacks.append(on_gc)
+        return on_gc
 
     def scoring(self, state, n_scored_at: int, change_ts: float, partition: int, min_events: int) -> None:
         """What ``Detector.process`` did to ``state``, from the fields it changes

@@ -22,6 +22,7 @@ from streams.metrics import FAUST_FAMILIES, STAGES, ClusterTracker, FaustMonitor
 
 ALLOWED_LABELS = {"outcome", "reason", "severity", "status", "label", "action", "stage", "signal", "partition",
                   "kind", "topic", "format"}  # format: the input format, one of detectors.adapters.FORMATS
+ALLOWED_LABELS |= {"generation"}  # the garbage collector's: 0, 1 or 2
 
 
 def _value(m: Metrics, name: str, labels: dict | None = None) -> float | None:
@@ -223,3 +224,21 @@ def test_every_family_follows_the_naming_rules_and_no_label_can_hold_an_account(
         for s in f.samples:
             assert set(s.labels) <= ALLOWED_LABELS | {"le"}, (f.name, s.labels)
         assert not f.name.endswith(("_ms", "_milliseconds")), f.name
+
+
+def test_watch_gc_times_each_collection_by_generation_until_taken_off():
+    import gc
+
+    m = Metrics()
+    assert _value(m, "distillwatch_gc_pause_seconds_count", {"generation": "2"}) == 0
+    on_gc = m.watch_gc()
+    try:
+        gc.collect(2)
+        gc.collect(1)
+    finally:
+        gc.callbacks.remove(on_gc)
+    assert _value(m, "distillwatch_gc_pause_seconds_count", {"generation": "2"}) == 1
+    assert _value(m, "distillwatch_gc_pause_seconds_count", {"generation": "1"}) >= 1
+    assert _value(m, "distillwatch_gc_pause_seconds_sum", {"generation": "2"}) > 0
+    gc.collect(2)  # off: not counted
+    assert _value(m, "distillwatch_gc_pause_seconds_count", {"generation": "2"}) == 1
