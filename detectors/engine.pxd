@@ -24,6 +24,8 @@ cdef void _blake2b_compress(unsigned long long* h, const unsigned char* data, Py
 cdef inline void _g(unsigned long long* v, Py_ssize_t a, Py_ssize_t b, Py_ssize_t c, Py_ssize_t d,
                     unsigned long long x, unsigned long long y) noexcept
 
+cdef inline unsigned long long _u64(unsigned long long n) noexcept
+
 cpdef unsigned long long request_hash(str request_id) except 0
 
 cdef tuple _MODEL_EXCLUDED
