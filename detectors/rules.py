@@ -305,7 +305,8 @@ class Rules:
     def score(self, feats: dict[str, float]) -> Assessment:
         """Score a feature vector (inputs absent from it count as no evidence)."""
         hits: list[tuple[int, float, float, float]] = []
-        miss_content, miss_pattern = _noisy_or(feats, *self._table, hits)
+        features, lows, highs, weights, is_content = self._table  # spelled out: compiled, a C call
+        miss_content, miss_pattern = _noisy_or(feats, features, lows, highs, weights, is_content, hits)
         content = 1.0 - miss_content
         pattern = 1.0 - miss_pattern
         score = content * (self.pattern_base + (1.0 - self.pattern_base) * pattern)
