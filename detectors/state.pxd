@@ -23,7 +23,7 @@ cdef class AccountState:
     cdef public cpython.array.array rates, profile, known, hours, keys, prefixes, models, tpl_sig, tpl_cnt
     cdef public cpython.array.array recent_text, recent_model, topic_kmv
 
-    @cython.locals(p=cython.p_ulonglong, i=cython.Py_ssize_t)
+    @cython.locals(p=cython.p_ulonglong, i=cython.Py_ssize_t, slots=cython.Py_ssize_t, pos=cython.Py_ssize_t)
     cpdef bint dedup_seen(self, unsigned long long h) except -1
 
 @cython.locals(p=cython.p_uint, i=cython.Py_ssize_t, v=cython.uint)

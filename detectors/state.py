@@ -237,11 +237,16 @@ class AccountState:
         the account's next ``DEDUP_SLOTS`` requests.
         """
         ring = self.dedup
+        slots = len(ring)  # DEDUP_SLOTS (compiled, the array's size: no lookup of a module global)
+        pos = self.dedup_pos
+        if not 0 <= pos < slots:  # from_bytes refuses such a state; set by hand, the ring is still written in bounds
+            pos = 0
         if cython.compiled:  # a C loop over the 64 slots
             p = u64(ring)
-            for i in range(DEDUP_SLOTS):
+            for i in range(slots):
                 if p[i] == h:
                     return True
+            p[pos] = h
         else:
             # interpreted, `h in ring` boxes all 64 slots; a search of the raw bytes is 4x faster (a hit
             # must be slot-aligned)
@@ -252,9 +257,9 @@ class AccountState:
                 if not i & 7:
                     return True
                 i = raw.find(key, i + 1)
-        ring[self.dedup_pos] = h
-        self.dedup_pos = (self.dedup_pos + 1) % DEDUP_SLOTS
-        if self.n_dedup < DEDUP_SLOTS:
+            ring[pos] = h
+        self.dedup_pos = (pos + 1) % slots
+        if self.n_dedup < slots:
             self.n_dedup += 1
         return False
 
@@ -291,6 +296,8 @@ class AccountState:
         s.n_dedup = len(ring)
         if s.n_dedup > DEDUP_SLOTS:
             raise StateVersionError("account state dedup ring too large")
+        if not 0 <= s.dedup_pos < DEDUP_SLOTS:  # dedup_seen writes the ring at it
+            raise StateVersionError(f"account state dedup position {s.dedup_pos} out of range")
         ring.extend([0] * (DEDUP_SLOTS - s.n_dedup))
         s.dedup = ring
         return s

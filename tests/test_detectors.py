@@ -150,6 +150,25 @@ def test_unknown_or_truncated_state_bytes_raise(data):
         AccountState.from_bytes("a", data)
 
 
+def test_state_with_its_dedup_position_out_of_the_ring_is_refused():
+    """dedup_seen writes the ring at dedup_pos (compiled, through a C pointer): a stored state whose position
+    lies outside the ring is unreadable, and one set out of range by hand still writes inside it."""
+    from detectors.state import _HEAD, _SCALAR_NAMES
+
+    s = AccountState("a")
+    for h in range(1, 4):
+        s.dedup_seen(h)
+    data = bytearray(s.to_bytes())
+    vals = list(_HEAD.unpack_from(data))
+    vals[1 + list(_SCALAR_NAMES).index("dedup_pos")] = DEDUP_SLOTS
+    data[: _HEAD.size] = _HEAD.pack(*vals)
+    with pytest.raises(StateVersionError, match="dedup position"):
+        AccountState.from_bytes("a", bytes(data))
+    s.dedup_pos = DEDUP_SLOTS + 1000
+    assert not s.dedup_seen(99) and s.dedup_seen(99)
+    assert list(s.dedup).count(99) == 1 and len(s.dedup) == DEDUP_SLOTS
+
+
 def test_detector_starts_afresh_on_unreadable_state():
     det = Detector()
     s = det.load_state("a", bytes([99]) + b"junk")
