@@ -196,6 +196,7 @@ def test_worker_metrics_expose_every_declared_family_with_the_pipeline_instrumen
     for stage in ("decode", "detect", "state_write", "emit"):
         assert sample("distillwatch_stage_seconds_count", stage=stage) > 0, stage
     assert sample("distillwatch_account_score_count") > 0
+    assert sample("distillwatch_gc_pause_seconds_count", generation="0") > 0  # the worker times its collections
     assert sample("distillwatch_alert_signals_total") > 0  # the harvesters' alerts, by top signal
     # states are written once per offset commit, not per event: fewer writes than events, but some
     assert 0 < sample("distillwatch_account_state_bytes_count") < sample("distillwatch_events_total", outcome="valid")
