@@ -20,9 +20,9 @@ from detectors.engine import Detector
 from detectors.state import AccountState
 from streams.metrics import FAUST_FAMILIES, STAGES, ClusterTracker, FaustMonitorCollector, Metrics
 
+# format: the input format, one of detectors.adapters.FORMATS; generation: the garbage collector's, 0, 1 or 2
 ALLOWED_LABELS = {"outcome", "reason", "severity", "status", "label", "action", "stage", "signal", "partition",
-                  "kind", "topic", "format"}  # format: the input format, one of detectors.adapters.FORMATS
-ALLOWED_LABELS |= {"generation"}  # the garbage collector's: 0, 1 or 2
+                  "kind", "topic", "format", "generation"}
 
 
 def _value(m: Metrics, name: str, labels: dict | None = None) -> float | None:
