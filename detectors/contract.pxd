@@ -15,8 +15,24 @@ cpdef Event from_mapping(obj)
 @cython.locals(v=cython.longlong)
 cdef bint _int_in(object value, long long lo, long long hi) except -1
 
-@cython.locals(f=cython.double)
+@cython.locals(f=cython.double, v=cython.longlong)
 cdef bint _number_in(object value, double hi) except -1
+
+# the field names as orjson's key objects (contract._parsed_keys)
+cdef object _K_REQUEST_ID, _K_TIMESTAMP, _K_ACCOUNT_ID, _K_MODEL, _K_STATUS_CODE, _K_API_KEY_ID, _K_USER_ID, \
+    _K_CLIENT_IP, _K_USER_AGENT, _K_ENDPOINT, _K_LATENCY_MS, _K_FINISH_REASON, _K_CONVERSATION_ID, _K_USAGE, \
+    _K_INPUT_TOKENS, _K_OUTPUT_TOKENS, _K_REASONING_TOKENS, _K_PARAMS, _K_TEMPERATURE, _K_TOP_P, _K_MAX_TOKENS, \
+    _K_N, _K_LOGPROBS, _K_TOP_LOGPROBS, _K_STREAM, _K_SEED, _K_TOOLS_COUNT, _K_RESPONSE_FORMAT, _K_PROMPT, \
+    _K_MESSAGES_COUNT, _K_TEXT, _K_SYSTEM_SHA256
+
+cdef dict _ip6_cache
+
+@cython.locals(n=cython.Py_ssize_t, i=cython.Py_ssize_t, part=cython.Py_ssize_t, start=cython.Py_ssize_t,
+               v=cython.long)
+cpdef bint _dotted_quad(str s) except -1
+
+@cython.locals(c=cython.Py_UCS4)
+cpdef bint _printable_ascii(str s) except -1
 
 cdef double _TS_MIN, _TS_MAX
 

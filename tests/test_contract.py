@@ -553,6 +553,40 @@ def test_int_subclasses_from_python_callers():
     assert ev.client_ip == "::1"
 
 
+_QUADS = [
+    "0.0.0.0", "255.255.255.255", "192.168.1.20", "10.0.0.1", "256.1.1.1", "1.2.3.256", "01.2.3.4", "1.2.3.00",
+    "1.2.3", "1.2.3.4.", ".1.2.3.4", "1..2.3", "1.2.3.4\n", " 1.2.3.4", "1.2.3.4 ", "1234.1.1.1", "1.2.3.1000",
+    "\u0661.2.3.4", "1.2.3.\uff14", "::1", "2001:db8::1", "::ffff:1.2.3.4", "", ".", "1.2.3.4/8",
+]
+
+
+@pytest.mark.parametrize("text", _QUADS)
+def test_dotted_quad_is_the_regular_expression(text):
+    """Compiled, the IPv4 check is a hand scan; it accepts exactly what the regular expression does."""
+    assert contract._dotted_quad(text) == (contract._IPV4_RE.fullmatch(text) is not None)
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(
+    st.lists(st.one_of(st.integers(0, 999).map(str), st.text("0123456789", max_size=4)), min_size=1,
+             max_size=6).map(".".join),
+    st.text("0123456789.:af ", max_size=20),
+    st.text(max_size=12),
+))
+def test_dotted_quad_agrees_with_the_regular_expression_on_generated_text(text):
+    assert contract._dotted_quad(text) == (contract._IPV4_RE.fullmatch(text) is not None), repr(text)
+
+
+def test_printable_ascii_is_isascii_and_isprintable():
+    """Compiled, the id check is a C loop over the characters; it says what the two str methods say."""
+    for cp in range(0x400):
+        for text in (chr(cp), f"acct-{chr(cp)}", f"{chr(cp)}-1", chr(cp) * 3):
+            assert contract._printable_ascii(text) == (text.isascii() and text.isprintable()), hex(cp)
+    assert contract._printable_ascii("")
+    for field in ("request_id", "account_id"):  # and the decoder uses it: a DEL in an id is refused
+        assert error_of(with_(MINIMAL, field, "a\x7fb")).code == "format"
+
+
 # --------------------------------------------------------------------------- #
 # Timestamps
 
