@@ -44,7 +44,7 @@ from faust.exceptions import ProducerSendError
 from faust.transport.drivers import aiokafka as _faust_aiokafka
 
 from detectors.adapters import joiner, redactor
-from detectors.contract import InvalidEvent
+from detectors.contract import InvalidEvent, record_bytes
 from detectors.coordination import Evidence, Fingerprint, FingerprintIndex
 from detectors.engine import Detector, PartitionContext, partition_for
 from detectors.labels import decode_label
@@ -550,7 +550,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
                     metrics.rekey_misrouted.inc()
                     log.error("re-keyed event for partition %d arrived on %d; dropped", home, message.partition)
                     continue
-                reroute.setdefault(home, []).append((data, ev.account_id))
+                reroute.setdefault(home, []).append((record_bytes(data), ev.account_id))
                 continue
             if ctx is None:  # the partition's models: every event processed here is of this partition
                 ctx = contexts.get(message.partition)

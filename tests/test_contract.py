@@ -29,6 +29,7 @@ from detectors.contract import (
     format_timestamp,
     from_mapping,
     parse_timestamp,
+    record_bytes,
 )
 
 CODES = {"json", "utf8", "too_large", "not_object", "missing", "type", "range", "format"}
@@ -1035,7 +1036,40 @@ def test_decode_message_array_keeps_good_events_next_to_bad_ones():
     out = decode_message(msg)
     assert [type(r).__name__ for _, r in out] == ["Event", "InvalidEvent", "InvalidEvent", "Event"]
     assert out[1][1].code == "missing" and out[2][1].code == "not_object"
-    assert orjson.loads(out[3][0]) == _ok("r3", "b")  # each element's own bytes, for the DLQ or re-keying
+    # a rejected element's own bytes, for the DLQ; a valid one's parsed object, its bytes made for re-keying
+    assert out[1][0] == orjson.dumps({"request_id": "r2"}) and out[2][0] == b"42"
+    assert out[0][0] == _ok("r1") and record_bytes(out[3][0]) == orjson.dumps(_ok("r3", "b"))
+    assert record_bytes(b"{}") == b"{}"
+
+
+def test_decode_message_measures_elements_that_could_outgrow_the_cap():
+    """An element within max_bytes in the message can be over it as compact JSON (1e15 comes back as
+    1000000000000000.0): where that could happen, the element is measured, and refused."""
+    import orjson
+
+    from detectors.contract import decode_message
+
+    text = b"[" + orjson.dumps(_ok("r1"))[:-1] + b',"x":[' + b",".join([b"1e15"] * 50) + b"]}]"
+    compact = orjson.dumps(orjson.loads(text)[0])
+    assert len(text) < 1000 < len(compact)
+    [(data, err)] = decode_message(text, max_bytes=1000)
+    assert err.code == "too_large" and data == compact
+    [(data, ev)] = decode_message(text, max_bytes=len(compact))
+    assert ev.request_id == "r1" and record_bytes(data) == compact
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.from_regex(r"-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,24})?([eE][+-]?[0-9]{1,3})?", fullmatch=True))
+def test_compact_json_of_a_number_grows_within_the_bound_decode_message_assumes(token):
+    """decode_message skips measuring an array's elements when the whole message is within max_bytes / 5:
+    nothing in a JSON text grows more than a number does when orjson writes it again."""
+    import orjson
+
+    try:
+        value = orjson.loads(token)
+    except orjson.JSONDecodeError:  # out of range for a double
+        return
+    assert len(orjson.dumps(value)) <= 4.5 * len(token) <= contract._MAX_GROWTH * len(token), token
 
 
 def test_decode_message_ndjson_with_crlf_and_blank_lines():

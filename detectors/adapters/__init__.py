@@ -11,7 +11,9 @@ returns the function the worker and replay call per message::
 validated :class:`Event` or the :class:`InvalidEvent` that rejected it (the
 order of :func:`detectors.contract.decode_message`, which the v1 format is),
 so a bad record goes to the dead-letter topic by itself and the others
-proceed. ``Decoded.skipped`` counts records that are well-formed but not API
+proceed. A valid element of a v1 JSON array comes as its parsed object in
+place of its bytes (:func:`detectors.contract.record_bytes` serialises it,
+for the few that are re-routed). ``Decoded.skipped`` counts records that are well-formed but not API
 requests (an OTLP span that is not a GenAI model call): neither processed nor
 rejected. :func:`joiner` puts records of one format back into one message, for
 the re-key topic.
@@ -47,9 +49,10 @@ FORMATS = ("v1", "otlp_json", "litellm")
 
 @dataclass(slots=True)
 class Decoded:
-    """What one message held: each record's own bytes with its result, and records skipped."""
+    """What one message held: each record's own bytes (or parsed object: see above) with its result, and
+    records skipped."""
 
-    items: list[tuple[bytes, Event | InvalidEvent]] = field(default_factory=list)
+    items: list[tuple[bytes | dict, Event | InvalidEvent]] = field(default_factory=list)
     skipped: int = 0
 
 
