@@ -533,28 +533,64 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         done, duplicate = len(out.times), out.duplicate
         rejects: list[tuple[bytes | None, InvalidEvent, int | None]] = []
         reroute: dict[int, list[tuple[bytes, str]]] = {}
+        # One valid event of this partition's account through detection, written out: at a few thousand
+        # instructions per event, the calls and attribute lookups of a helper function were a tenth of the
+        # worker's per-event work (docs/BENCHMARKS.md, afternoon). What it produced goes out once the message
+        # is done (settle, emit), synchronously: see the note above emit.
+        partition, offset = message.partition, message.offset
+        rekeyed = message.topic == rekey_name
         ctx = None
+        live = dirty = None  # the states, for this synchronous loop (AccountStates.views)
+        times, accounts = out.times, out.accounts
+        alerts: list[dict] = []
+        fps: list = []
         for index, (data, ev) in enumerate(results):
             if type(ev) is InvalidEvent:
                 # a tombstone (null value) stays null in its dead-letter copy
                 rejects.append((data if batch else message.value, ev, index if batch else None))
                 continue
-            account_key = ev.account_id.encode()
+            account_id = ev.account_id
+            account_key = account_id.encode()
             home = homes.get(account_key)
             if home is None:  # murmur2 in Python: once per account, not per event
                 if len(homes) >= 100_000:
                     homes.clear()
                 home = homes[account_key] = partition_for(account_key, parts)
-            if home != message.partition:  # its state lives in another partition
-                if message.topic == rekey_name:  # never loop: we routed it ourselves
+            if home != partition:  # its state lives in another partition
+                if rekeyed:  # never loop: we routed it ourselves
                     metrics.rekey_misrouted.inc()
-                    log.error("re-keyed event for partition %d arrived on %d; dropped", home, message.partition)
+                    log.error("re-keyed event for partition %d arrived on %d; dropped", home, partition)
                     continue
-                reroute.setdefault(home, []).append((record_bytes(data), ev.account_id))
+                reroute.setdefault(home, []).append((record_bytes(data), account_id))
                 continue
-            if ctx is None:  # the partition's models: every event processed here is of this partition
-                ctx = contexts.get(message.partition)
-            process(ev, account_key, message, ctx, out)
+            if ctx is None:  # the partition's models and states: every event processed here is of this partition
+                ctx = contexts.get(partition)
+                live, dirty = states.views(partition)
+            state = live.get(account_key)
+            if state is None:
+                state = states.load(account_key, account_id)
+            # Faust commits offsets every few seconds: after a crash the events since the last commit are read
+            # again. The state knows the newest offset it absorbed from, so older ones count as duplicates,
+            # exactly once (events of that one message again are caught by the request-id ring).
+            if offset < (state.rekey_offset if rekeyed else state.input_offset):
+                out.duplicate += 1
+                continue
+            scored_at, change_ts = state.n_scored_at, state.change_ts
+            if not detector.process(state, ev, alerts, ctx, fps):
+                out.duplicate += 1
+                continue
+            if rekeyed:
+                state.rekey_offset = offset
+            else:
+                state.input_offset = offset
+            dirty[account_key] = state  # to the table at the next offset commit
+            times.append(ev.ts)
+            accounts.append(account_id)
+            if state.n_scored_at != scored_at:  # scored (a behaviour change is found only then)
+                metrics.scoring(state, scored_at, change_ts, partition, min_events)
+            if alerts or fps:
+                out.emits.append((account_key, alerts, fps))
+                alerts, fps = [], []
         if len(out.times) != done or out.duplicate != duplicate:
             stage["detect"].observe_later(time.perf_counter() - t1)
         if out.emits:
@@ -625,35 +661,6 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             if actions is not None:  # the circuit breaker's count of active accounts
                 actions.seen_many(out.accounts, out.times, now)
             out.times, out.accounts, out.duplicate = [], [], 0
-
-    def process(ev, account_key: bytes, message, ctx: PartitionContext, out: _Outcome) -> None:
-        """One valid event of this partition's account through detection (synchronous: the caller sends
-        what it produced once the message is done)."""
-        partition = message.partition
-        state = states.load(account_key, ev.account_id)
-        # Faust commits offsets every few seconds: after a crash the events since the last commit are read
-        # again. The state knows the newest offset it absorbed from, so older ones count as duplicates,
-        # exactly once (events of that one message again are caught by the request-id ring).
-        rekeyed = message.topic == rekey_name
-        if message.offset < (state.rekey_offset if rekeyed else state.input_offset):
-            out.duplicate += 1
-            return
-        alerts: list[dict] = []
-        fps: list = []
-        scored_at, change_ts = state.n_scored_at, state.change_ts
-        if not detector.process(state, ev, alerts, ctx, fps):
-            out.duplicate += 1
-            return
-        if rekeyed:
-            state.rekey_offset = message.offset
-        else:
-            state.input_offset = message.offset
-        states.changed(account_key, state, partition)  # to the table at the next offset commit
-        out.times.append(ev.ts)
-        out.accounts.append(ev.account_id)
-        metrics.scoring(state, scored_at, change_ts, partition, min_events)
-        if alerts or fps:
-            out.emits.append((account_key, alerts, fps))
 
     @app.agent(source, name="detect")
     async def detect(stream):

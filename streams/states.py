@@ -125,6 +125,16 @@ class AccountStates:
             dirty = self._dirty[partition] = {}
         dirty[key] = state
 
+    def views(self, partition: int) -> tuple[dict[bytes, AccountState], dict[bytes, AccountState]]:
+        """The live states (key -> state) and ``partition``'s changed ones, for a synchronous loop over the
+        partition's events that reads and marks them directly, as :meth:`get` (a key that is not live is
+        loaded with :meth:`load`) and :meth:`changed` would. Valid until the caller's next ``await``: a
+        flush replaces both."""
+        dirty = self._dirty.get(partition)
+        if dirty is None:
+            dirty = self._dirty[partition] = {}
+        return self._live, dirty
+
     def delete(self, key: bytes, partition: int) -> None:
         """Forget the account: out of memory, and a tombstone in the table (call from its partition's event)."""
         self._live.pop(key, None)
