@@ -679,9 +679,9 @@ def _parsed_keys(*names: str) -> tuple:
     orjson keeps one str per short key it has seen (its key cache) and puts that same object into every dict
     it builds. Its dicts are presized, so CPython files their keys as general objects and compares each key
     a lookup probes through ``PyObject_RichCompare`` unless it is the very object looked up. Looking the
-    fields up with orjson's own objects makes each lookup an identity hit (a tenth of :func:`from_mapping`'s
-    instructions). Should orjson stop caching keys, or evict one of these, the lookups stay correct, only
-    no faster.
+    fields up with orjson's own objects makes each lookup an identity hit (about 3,000 instructions per event
+    less: docs/BENCHMARKS.md, afternoon). Should orjson stop caching keys, or evict one of these, the lookups
+    stay correct, only no faster.
     """
     return tuple(orjson.loads(orjson.dumps(dict.fromkeys(names, 0))))
 

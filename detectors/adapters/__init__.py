@@ -13,10 +13,10 @@ order of :func:`detectors.contract.decode_message`, which the v1 format is),
 so a bad record goes to the dead-letter topic by itself and the others
 proceed. A valid element of a v1 JSON array comes as its parsed object in
 place of its bytes (:func:`detectors.contract.record_bytes` serialises it,
-for the few that are re-routed). ``Decoded.skipped`` counts records that are well-formed but not API
-requests (an OTLP span that is not a GenAI model call): neither processed nor
-rejected. :func:`joiner` puts records of one format back into one message, for
-the re-key topic.
+for the few that are re-routed). ``Decoded.skipped`` counts records that are
+well-formed but not API requests (an OTLP span that is not a GenAI model
+call): neither processed nor rejected. :func:`joiner` puts records of one
+format back into one message, for the re-key topic.
 
 Adapters map their source fields to a contract v1 mapping and validate it with
 :func:`detectors.contract.from_mapping`, so every format obeys the same rules
