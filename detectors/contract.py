@@ -1011,16 +1011,14 @@ def decode_message(
             out.append((orjson.dumps(item), InvalidEvent(
                 None, f"event must be a JSON object, got {_json_type(item)}", "not_object")))
             continue
-        if measure:
-            data = orjson.dumps(item)
-            if len(data) > max_bytes:
-                out.append((data, InvalidEvent(None, f"event is {len(data)} bytes, limit is {max_bytes}",
-                                               "too_large")))
-                continue
+        data = orjson.dumps(item) if measure else None
+        if data is not None and len(data) > max_bytes:
+            out.append((data, InvalidEvent(None, f"event is {len(data)} bytes, limit is {max_bytes}", "too_large")))
+            continue
         try:
             out.append((item, from_mapping(item)))
         except InvalidEvent as err:
-            out.append((orjson.dumps(item), err))
+            out.append((data if data is not None else orjson.dumps(item), err))
     return out
 
 

@@ -120,10 +120,7 @@ class AccountStates:
     def changed(self, key: bytes, state: AccountState, partition: int) -> None:
         """``state`` (the account's, in ``partition``) changed: written at the next flush."""
         self._live[key] = state
-        dirty = self._dirty.get(partition)
-        if dirty is None:
-            dirty = self._dirty[partition] = {}
-        dirty[key] = state
+        self.views(partition)[1][key] = state
 
     def views(self, partition: int) -> tuple[dict[bytes, AccountState], dict[bytes, AccountState]]:
         """The live states (key -> state) and ``partition``'s changed ones, for a synchronous loop over the
