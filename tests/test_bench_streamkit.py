@@ -277,3 +277,18 @@ def test_first_events_splits_young_from_later_and_names_the_slowest(events):
     assert all(s["young"] == (sum(ev.account_id == decoded[s["index"]].account_id
                                   for ev in decoded[: s["index"]]) < 16) for s in slowest)
     assert isinstance(res["oldest_generation_collections"], list)
+
+
+def test_scaling_rounds_compare_each_two_worker_run_with_the_one_worker_runs_around_it():
+    """bench/scaling.py --rounds: a host that speeds up through the runs would give a ratio above what the
+    partitions' split allows if each two-worker run were set against the one-worker run before it alone."""
+    from bench.scaling import bracketed_ratios
+
+    # the host speeds up by 1,000 events/s per run: one, two, one, two, one
+    ones, twos = [3_000, 5_000, 7_000], [2 * 4_000 * 0.9, 2 * 6_000 * 0.9]
+    assert bracketed_ratios(ones, twos) == pytest.approx([1.8, 1.8])
+    assert twos[1] / ones[1] == pytest.approx(2.16)  # against the run before only: above the 2x at most
+    with pytest.raises(ValueError):
+        bracketed_ratios([3_000, 5_000], [7_000, 8_000])
+    with pytest.raises(ValueError):
+        bracketed_ratios([3_000], [])
