@@ -37,7 +37,7 @@ app = faust.App(
     env["BENCH_APP_ID"], broker=f"kafka://{env['BENCH_BROKER']}", store="memory://",
     datadir=env["BENCH_DATADIR"], topic_partitions=int(env["BENCH_PARTITIONS"]), broker_session_timeout=6.0,
     broker_heartbeat_interval=1.5, consumer_auto_offset_reset="earliest", web_enabled=False,
-    web_port=int(env["BENCH_WEB_PORT"]), web_tables_enabled=False,
+    web_port=int(env["BENCH_WEB_PORT"]), web_bind="127.0.0.1", web_host="127.0.0.1", web_tables_enabled=False,
 )
 raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 topic = app.topic(env["BENCH_TOPIC"], partitions=int(env["BENCH_PARTITIONS"]), **raw)

@@ -30,6 +30,9 @@ def main() -> None:
         datadir=env["BUNCH_DATADIR"], topic_partitions=1, broker_session_timeout=6.0,
         broker_heartbeat_interval=1.5, consumer_auto_offset_reset="earliest", web_enabled=False,
         producer_max_batch_size=1, broker_commit_interval=0.5,
+        # Faust's worker command starts its web server all the same: on 127.0.0.1 and a port of the test's,
+        # not on Faust's default 0.0.0.0:6066, which two test runs on one machine would both want
+        web_bind="127.0.0.1", web_host="127.0.0.1", web_port=int(env["BUNCH_WEB_PORT"]),
     )
     topic = app.topic(env["BUNCH_TOPIC"], partitions=1, key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw")

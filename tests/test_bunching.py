@@ -53,7 +53,8 @@ class _Worker:
         self.out = tmp / f"bunches-{uuid.uuid4().hex[:6]}.jsonl"
         self.log = tmp / f"{self.out.stem}.log"
         e = dict(os.environ, BUNCH_APP_ID=group, BUNCH_BROKER=bootstrap, BUNCH_TOPIC=topic,
-                 BUNCH_DATADIR=str(tmp / "data"), BUNCH_OUT=str(self.out), BUNCH_MAX="50", BUNCH_WITHIN="0.05")
+                 BUNCH_DATADIR=str(tmp / "data"), BUNCH_OUT=str(self.out), BUNCH_MAX="50", BUNCH_WITHIN="0.05",
+                 BUNCH_WEB_PORT=str(free_port()))
         e.update({k: str(v) for k, v in env.items()})
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen([sys.executable, str(APP), "worker", "-l", "info"], env=e,
