@@ -264,7 +264,9 @@ class _Consumer(_faust_aiokafka.Consumer):
         commit_every = self._commit_every
         acks_enabled_for = self.app.topics.acks_enabled_for
 
-        yield_every = 100
+        # Faust's wait_first gave the event loop several turns per message, and Faust yields once more every
+        # 100 messages; an eager delivery gives it none, so the loop gets one turn before each message
+        yield_every = 0
         num_since_yield = 0
         sleep = asyncio.sleep
 
