@@ -246,10 +246,10 @@ class _Consumer(_faust_aiokafka.Consumer):
         return super()._new_offset(tp)
 
     async def _drain_messages(self, fetcher) -> None:  # pragma: no cover - Faust's fetcher task runs it
-        # Faust 0.15's Consumer._drain_messages, with one change: the delivery of a message to the conductor
-        # runs eagerly in this task (streams.eager), and only a delivery that has to wait is raced against
-        # the flow's suspension with wait_first, as Faust races every one. A suspended flow takes Faust's
-        # path unchanged.
+        # Faust 0.15's Consumer._drain_messages (tests/test_eager.py pins its source), with two changes: the
+        # delivery of a message to the conductor runs eagerly in this task (streams.eager), and only a delivery
+        # that has to wait is raced against the flow's suspension with wait_first, as Faust races every one (a
+        # suspended flow takes Faust's path unchanged); and the loop yields before each message (below).
         callback = self.callback
         getmany = self.getmany
         consumer_should_stop = self._stopped.is_set

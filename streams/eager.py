@@ -6,12 +6,13 @@ for the producer's buffer to ebb, for room in a full stream buffer). ``wait_firs
 message (the delivery, the suspension, the service's stopped and crashed events), waits for the first to
 finish and cancels the other three: several turns of the event loop for every message, although the
 delivery almost never waits. That cost about 47 µs per message on the development machine, a sixth of a
-bare Faust agent's whole path for a single-event message (docs/BENCHMARKS.md, *evening*).
+bare Faust agent's whole path for a single-event message (docs/BENCHMARKS.md, *late evening*).
 
 :func:`start` runs the delivery in the calling task up to its first real wait (Python 3.12 added this as
 ``asyncio.eager_task_factory``; the project supports 3.11). When it finishes without waiting, as it almost
-always does, no task is made and the loop is not turned. When it must wait, the rest of it becomes a task,
-and the caller races that against the suspension exactly as before (:meth:`streams.app._Consumer._drain_messages`).
+always does, no task is made. When it must wait, the rest of it becomes a task, and the caller races that
+against the suspension exactly as before (:meth:`streams.app._Consumer._drain_messages`, which also gives the
+event loop one turn per message, as ``wait_first`` gave it several).
 """
 
 from __future__ import annotations
