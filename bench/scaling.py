@@ -122,7 +122,7 @@ def main() -> None:
     else:
         ratios = bracketed_ratios([r["events_per_s"] for r in ones], [r["events_per_s"] for r in twos])
         res["rounds"] = {"one": ones, "two": twos, "ratios": [round(r, 2) for r in ratios]}
-        # the summary rows: the round whose ratio is the median, with the mean of its bracketing one-worker runs
+        # the summary's one and two: the two-worker run whose ratio is the median and the one-worker run before it
         mid = sorted(range(len(ratios)), key=ratios.__getitem__)[len(ratios) // 2]
         res["one"], res["two"] = ones[mid], twos[mid]
     ratio = statistics.median(ratios)

@@ -249,7 +249,7 @@ class _Consumer(_faust_aiokafka.Consumer):
         # Faust 0.15's Consumer._drain_messages (tests/test_eager.py pins its source), with two changes: the
         # delivery of a message to the conductor runs eagerly in this task (streams.eager), and only a delivery
         # that has to wait is raced against the flow's suspension with wait_first, as Faust races every one (a
-        # suspended flow takes Faust's path unchanged); and the loop yields before each message (below).
+        # suspended flow takes Faust's path unchanged); and the loop yields before each message, not every 100th.
         callback = self.callback
         getmany = self.getmany
         consumer_should_stop = self._stopped.is_set
@@ -264,10 +264,6 @@ class _Consumer(_faust_aiokafka.Consumer):
         commit_every = self._commit_every
         acks_enabled_for = self.app.topics.acks_enabled_for
 
-        # Faust's wait_first gave the event loop several turns per message, and Faust yields once more every
-        # 100 messages; an eager delivery gives it none, so the loop gets one turn before each message
-        yield_every = 0
-        num_since_yield = 0
         sleep = asyncio.sleep
 
         try:
@@ -280,10 +276,9 @@ class _Consumer(_faust_aiokafka.Consumer):
                 await self.sleep(0)
                 if not self.should_stop:
                     async for tp, message in ait:
-                        num_since_yield += 1
-                        if num_since_yield > yield_every:
-                            await sleep(0)
-                            num_since_yield = 0
+                        # Faust's wait_first gave the event loop several turns per message (and Faust yields
+                        # once more every 100); an eager delivery gives it none, so it gets one here
+                        await sleep(0)
 
                         offset = message.offset
                         r_offset = get_read_offset(tp)
