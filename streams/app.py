@@ -15,8 +15,8 @@
         ├─► alert-history table (explain view), alertmanager-open table ─► Alertmanager (streams/alerting.py)
         ├─► rate-limit decisions (streams/actions.py) ─► rate-limit-actions (compacted), webhooks;
         │   action-history table (explain view)
-        └─► distillwatch-fingerprints (key = fingerprint)
-                 └─► coordinate agent (fingerprint-index table) ─► distillwatch-evidence
+        └─► distillwatch-fingerprints (partitioned by fingerprint; JSON arrays, gathered over messages)
+                 └─► coordinate agent (fingerprint-index table) ─► distillwatch-evidence (by account; arrays)
 
 The agent is thin: it decodes, calls :class:`detectors.engine.Detector`, and
 emits; all detection logic lives in ``detectors/``. The web server has
@@ -95,6 +95,13 @@ YIELD_SECONDS = 0.005
 #: the first, or at the end of the bunch (each re-key message is one more message for Faust to read).
 REKEY_EVENTS = 2000
 REKEY_WAIT_SECONDS = 0.05
+#: Fingerprints are gathered over the detect agent's messages and sent as one record (a JSON array) per
+#: partition of the fingerprint topic: once GATHER_RECORDS wait, by a timer GATHER_WAIT_SECONDS after the first,
+#: and always before an offset commit or a revocation writes the account states that record them. One record
+#: per fingerprint was a Kafka message each way through Faust (and a cluster-evidence message back): on
+#: 100-event arrays that cost the worker a fifth of its rate (docs/BENCHMARKS.md, 2026-12-06 night).
+GATHER_RECORDS = 500
+GATHER_WAIT_SECONDS = 1.0
 
 
 @dataclass
@@ -163,6 +170,59 @@ class _Outcome:
                 waiting.extend(records)
             self.rerouted_events += len(records)
         self.hold = True
+
+
+class _Gathered:
+    """Records bound for a co-partitioned topic (fingerprints, cluster evidence), gathered by partition and
+    sent as one JSON array per partition, split where a record would outgrow ``max_bytes`` or
+    ``max_items``. :meth:`send` is synchronous: what it sends is in the producer's queue, in order,
+    before the caller's next step."""
+
+    __slots__ = ("topic", "max_bytes", "max_items", "waiting", "count", "since")
+
+    def __init__(self, topic, max_bytes: int, max_items: int) -> None:
+        self.topic = topic
+        self.max_bytes = max_bytes
+        self.max_items = max_items
+        self.waiting: dict[int, list[bytes]] = {}  # partition -> JSON objects
+        self.count = 0
+        self.since = 0.0  # monotonic time of the first waiting record
+
+    def add(self, partition: int, record: bytes) -> None:
+        if not self.count:
+            self.since = time.monotonic()
+        items = self.waiting.get(partition)
+        if items is None:
+            self.waiting[partition] = [record]
+        else:
+            items.append(record)
+        self.count += 1
+
+    def send(self, headers=None) -> int:
+        """Send what waits; returns how many records (JSON arrays) that made."""
+        sent = 0
+        waiting, self.waiting, self.count = self.waiting, {}, 0
+        for partition, items in waiting.items():
+            start, size = 0, 1
+            for i, data in enumerate(items):
+                if i > start and (size + len(data) + 1 > self.max_bytes or i - start >= self.max_items):
+                    self._send(partition, items[start:i], headers)
+                    sent += 1
+                    start, size = i, 1
+                size += len(data) + 1
+            self._send(partition, items[start:], headers)
+            sent += 1
+        return sent
+
+    def _send(self, partition: int, items: list[bytes], headers) -> None:
+        self.topic.send_soon(key=None, value=b"[" + b",".join(items) + b"]", partition=partition, headers=headers)
+
+
+def gathered_items(value: bytes | None) -> list:
+    """The objects of a fingerprint or evidence record: a JSON array of them, or (as written before
+    2026-12-06, and by hand) one object."""
+    data = orjson.loads(value or b"null")
+    return data if type(data) is list else [data]
 
 
 class _Active:
@@ -459,7 +519,14 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
     alertmanager = Alertmanager.install(app, settings, metrics, raw_table)  # None when no URL is set
     contexts = ContextCache(detector, contexts_table, settings.context_checkpoint_seconds, settings.input_topic)
 
+    # fingerprints (gathered over messages) and cluster evidence (over one fingerprint record), a JSON array per
+    # partition; each such record stays within the producer's request size
+    gathered_bytes = min(settings.max_event_bytes, settings.max_message_bytes)
+    fp_out = _Gathered(fingerprints_topic, gathered_bytes, GATHER_RECORDS)
+    evidence_out = _Gathered(evidence_topic, gathered_bytes, GATHER_RECORDS)
+
     def before_commit() -> None:
+        fp_out.send()  # ahead of the account states that record them as published (see emit)
         states.flush()
         contexts.checkpoint()
 
@@ -505,36 +572,51 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
             history.record(account_key, alert)
             if alertmanager is not None:
                 alertmanager.on_alert(account_key, alert)
-        for fp in fps:
+        for fp in fps:  # gathered, sent before the states that record them (before_commit, on_revoked)
             metrics.fingerprints.inc()
-            fingerprints_topic.send_soon(key=fp.key, value=orjson.dumps(fp.to_dict()))
+            fp_out.add(partition_for(fp.key, parts), orjson.dumps(fp.to_dict()))
+        if fp_out.count >= GATHER_RECORDS:
+            fp_out.send()
 
     def handle_evidence(message) -> None:
+        """A record of cluster evidence (a JSON array, one item per account of this partition), applied to
+        each account's state; what reaches a state that has not published the fingerprint yet goes round the
+        topic again, as one record."""
         try:
-            ev = Evidence.from_dict(orjson.loads(message.value))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            items = gathered_items(message.value)
+        except orjson.JSONDecodeError:
             log.error("unreadable evidence record at %s/%s/%s", message.topic, message.partition, message.offset)
             return
-        account_key = ev.account_id.encode()
-        state = states.get(account_key, ev.account_id)
-        if state is None:
-            return  # the account expired since it published the fingerprint
-        if ev.ahead_of(state.fp_ts):  # read again after a crash, before the events that published the fingerprint
-            now = time.time()
-            since = dict(message.headers or ()).get(DEFERRED_HEADER)
-            first = float(since) if since else now
-            if now - first < EVIDENCE_DEFER_SECONDS:  # once round the topic: those events are being read again
-                evidence_topic.send_soon(key=message.key, value=message.value, partition=message.partition,
-                                         headers=[(DEFERRED_HEADER, repr(first).encode())])
-                metrics.evidence_deferred.inc()
-                return
-            log.warning("cluster evidence for account=%s deferred %.0f s, and its state has still not reached the "
-                        "fingerprint it answers; applied as it is", ev.account_id, now - first)
-        alerts: list[dict] = []
-        detector.apply_evidence(state, ev, alerts, contexts.get(message.partition))
-        states.changed(account_key, state, message.partition)
-        metrics.evidence.inc()
-        emit(account_key, alerts, ())
+        deferred: list[dict] = []
+        since = dict(message.headers or ()).get(DEFERRED_HEADER)
+        now = time.time()
+        first = float(since) if since else now
+        for item in items:
+            try:
+                ev = Evidence.from_dict(item)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                log.error("unreadable evidence item in the record at %s/%s/%s", message.topic, message.partition,
+                          message.offset)
+                continue
+            account_key = ev.account_id.encode()
+            state = states.get(account_key, ev.account_id)
+            if state is None:
+                continue  # the account expired since it published the fingerprint
+            if ev.ahead_of(state.fp_ts):  # read again after a crash, before the events that published the fingerprint
+                if now - first < EVIDENCE_DEFER_SECONDS:  # once round the topic: those events are being read again
+                    deferred.append(item)
+                    metrics.evidence_deferred.inc()
+                    continue
+                log.warning("cluster evidence for account=%s deferred %.0f s, and its state has still not reached "
+                            "the fingerprint it answers; applied as it is", ev.account_id, now - first)
+            alerts: list[dict] = []
+            detector.apply_evidence(state, ev, alerts, contexts.get(message.partition))
+            states.changed(account_key, state, message.partition)
+            metrics.evidence.inc()
+            emit(account_key, alerts, ())
+        if deferred:
+            evidence_topic.send_soon(key=message.key, value=orjson.dumps(deferred), partition=message.partition,
+                                     headers=[(DEFERRED_HEADER, repr(first).encode())])
 
     async def handle_label(message) -> None:
         try:
@@ -815,28 +897,48 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
 
     @app.agent(fingerprints_topic, name="coordinate")
     async def coordinate(stream):
-        """Repartitioned by fingerprint: which accounts share it; evidence back to them."""
+        """Repartitioned by fingerprint: which accounts share it; evidence back to them. A record holds the
+        fingerprints of this partition that the detect agents gathered (a JSON array)."""
         async for event in stream.events():
             message = event.message
             try:
-                fp = Fingerprint.from_dict(orjson.loads(message.value))
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                items = gathered_items(message.value)
+            except orjson.JSONDecodeError:
                 log.error("unreadable fingerprint record at %s/%s", message.partition, message.offset)
                 continue
-            index = FingerprintIndex.from_bytes(fingerprint_table.get(message.key) or b"", detector.coordination)
-            out = index.observe(fp)
-            if clusters.observe(message.key, bool(out), len(index.members), fp.ts):
-                metrics.clusters_formed.labels(fp.kind).inc()
-            for e in out:  # the evidence first, then the index that records it as told (see emit)
-                metrics.cluster_links.inc()
-                evidence_topic.send_soon(key=e.account_id.encode(), value=orjson.dumps(e.to_dict()))
-            fingerprint_table[message.key] = index.to_bytes()
+            indexes: dict[bytes, FingerprintIndex] = {}
+            for item in items:
+                try:
+                    fp = Fingerprint.from_dict(item)
+                except (KeyError, TypeError, ValueError, AttributeError):
+                    log.error("unreadable fingerprint in the record at %s/%s", message.partition, message.offset)
+                    continue
+                key = fp.key
+                index = indexes.get(key)
+                if index is None:
+                    index = indexes[key] = FingerprintIndex.from_bytes(fingerprint_table.get(key) or b"",
+                                                                       detector.coordination)
+                out = index.observe(fp)
+                if clusters.observe(key, bool(out), len(index.members), fp.ts):
+                    metrics.clusters_formed.labels(fp.kind).inc()
+                for e in out:
+                    metrics.cluster_links.inc()
+                    evidence_out.add(partition_for(e.account_id.encode(), parts), orjson.dumps(e.to_dict()))
+            evidence_out.send()  # the evidence first, then the indexes that record it as told (see emit)
+            for key, index in indexes.items():
+                fingerprint_table[key] = index.to_bytes()
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app, revoked, **kwargs) -> None:
         gone = {tp.partition for tp in revoked if tp.topic == settings.input_topic}
+        fp_out.send()  # ahead of the states of the partitions that go (before_commit)
         states.drop(gone)
         contexts.forget(gone)
+
+    @app.timer(interval=GATHER_WAIT_SECONDS / 4)
+    async def send_gathered():
+        if fp_out.count and time.monotonic() - fp_out.since >= GATHER_WAIT_SECONDS:
+            fp_out.send()
 
     @app.timer(interval=5.0)
     async def report_state():

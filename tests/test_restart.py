@@ -461,7 +461,7 @@ def _settled(bootstrap: str, settings, messages: int, worker: RunningWorker, tim
         time.sleep(0.5)
 
 
-@pytest.mark.parametrize("held", ["evidence", "actions"])
+@pytest.mark.parametrize("held", ["evidence", "fingerprints", "actions"])
 def test_a_record_that_never_left_the_worker_holds_back_the_state_that_records_it(
     held, worker_factory, kafka_bootstrap, tmp_path, stream
 ):
@@ -472,7 +472,9 @@ def test_a_record_that_never_left_the_worker_holds_back_the_state_that_records_i
     tests/faulty_worker.py holds the first record for one topic at the producer for good (the process died
     just before sending it); the worker is then SIGKILLed two commits later and restarted as it ships. Held
     evidence: the coordinating agent must not write the fingerprint index (which remembers whom it told)
-    ahead of the evidence; the cluster-linked alerts would be lost. Held action: the detect agent must not
+    ahead of the evidence; the cluster-linked alerts would be lost. Held fingerprints (gathered over messages,
+    streams.app._Gathered): the detect agent must send them before the account states that record them as
+    published reach the changelog. Held action: the detect agent must not
     let the account states of a message reach the changelog ahead of its actions; the action, and alerts
     after it in the message, would be lost. Input is batched (arrays of 200 events of one partition), so a
     message carries several accounts' alerts. Compared with an uninterrupted worker on the same input."""
@@ -495,7 +497,8 @@ def test_a_record_that_never_left_the_worker_holds_back_the_state_that_records_i
     s = restart_settings(kafka_bootstrap, tmp_path, **overrides)
     b1 = RunningWorker(s, tmp_path / "held.log")
     b1.proc.command = (str(Path(__file__).with_name("faulty_worker.py")), "worker")
-    b1.proc.env = {"FAULTY_HOLD_TOPIC": s.evidence_topic if held == "evidence" else s.actions_topic}
+    b1.proc.env = {"FAULTY_HOLD_TOPIC": {"evidence": s.evidence_topic, "fingerprints": s.fingerprints_topic,
+                                         "actions": s.actions_topic}[held]}
     b1.start()
     try:
         produce(kafka_bootstrap, s.input_topic, events)
@@ -533,20 +536,22 @@ def test_evidence_ahead_of_the_account_state_waits_for_it(worker_factory, kafka_
     linked = {orjson.loads(m.value)["account_id"] for m in
               consume(kafka_bootstrap, a.settings.alerts_topic, until=lambda r: False, timeout=2.0)
               if orjson.loads(m.value)["status"] == "linked"}
-    evidence = [m for m in consume(kafka_bootstrap, a.settings.evidence_topic, until=lambda r: False, timeout=2.0)
-                if orjson.loads(m.value)["account_id"] in linked]
+    # each evidence record is a JSON array: the evidence of one fingerprint record for one partition's accounts
+    evidence = [item
+                for m in consume(kafka_bootstrap, a.settings.evidence_topic, until=lambda r: False, timeout=2.0)
+                for item in orjson.loads(m.value) if item["account_id"] in linked]
     a.stop()
     assert evidence, linked
-    record = evidence[0]
-    account = orjson.loads(record.value)["account_id"]
-    assert orjson.loads(record.value)["member_ts"] > 0
+    item = evidence[0]
+    account = item["account_id"]
+    assert item["member_ts"] > 0
 
     s = restart_settings(kafka_bootstrap, tmp_path)
     b = worker_factory(s)
     first = next(i for i, (key, _) in enumerate(events) if key == account.encode()) + 1
     produce(kafka_bootstrap, s.input_topic, events[:first])
     wait_committed(kafka_bootstrap, s, first, b)
-    produce(kafka_bootstrap, s.evidence_topic, [(record.key, record.value)])
+    produce(kafka_bootstrap, s.evidence_topic, [(account.encode(), orjson.dumps([item]))])  # the account's partition
     _wait_for_metrics(s, lambda v: v.get("distillwatch_cluster_evidence_deferred_total", 0) >= 1, timeout=30)
     produce(kafka_bootstrap, s.input_topic, events[first:])
     _settled(kafka_bootstrap, s, len(events), b)
