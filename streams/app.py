@@ -96,12 +96,15 @@ YIELD_SECONDS = 0.005
 REKEY_EVENTS = 2000
 REKEY_WAIT_SECONDS = 0.05
 #: Fingerprints are gathered over the detect agent's messages and sent as one record (a JSON array) per
-#: partition of the fingerprint topic: once GATHER_RECORDS wait, by a timer GATHER_WAIT_SECONDS after the first,
-#: and always before an offset commit or a revocation writes the account states that record them. One record
-#: per fingerprint was a Kafka message each way through Faust (and a cluster-evidence message back): on
-#: 100-event arrays that cost the worker a fifth of its rate (docs/BENCHMARKS.md, 2026-12-06 night).
+#: partition of the fingerprint topic: after each bunch when the agent is at the head of its input (the last
+#: message is younger than GATHER_WAIT_SECONDS by its Kafka timestamp), else once GATHER_RECORDS wait or by a
+#: timer GATHER_WAIT_SECONDS after the first, and always before an offset commit or a revocation writes the
+#: account states that record them. One record per fingerprint was a Kafka message each way through Faust
+#: (and a cluster-evidence message back): on 100-event arrays that cost the worker a fifth of its rate.
+#: Gathered for a second, also at the head of the input, they delayed the alerts that cluster evidence raises
+#: by about that much (docs/BENCHMARKS.md, 2026-12-06 night).
 GATHER_RECORDS = 500
-GATHER_WAIT_SECONDS = 1.0
+GATHER_WAIT_SECONDS = 0.5
 
 
 @dataclass
@@ -894,6 +897,12 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
                     yielded = time.perf_counter()
             settle(out)
             await release()  # before the agent waits for more: Faust's rebalance waits for every ack
+            # at the head of the input (its last message written less than GATHER_WAIT_SECONDS ago by the
+            # record's timestamp), the fingerprints go now: their cluster evidence can raise alerts
+            if fp_out.count:
+                written = events[-1].message.timestamp
+                if written is None or time.time() - written < GATHER_WAIT_SECONDS:
+                    fp_out.send()
 
     @app.agent(fingerprints_topic, name="coordinate")
     async def coordinate(stream):
@@ -935,7 +944,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         states.drop(gone)
         contexts.forget(gone)
 
-    @app.timer(interval=GATHER_WAIT_SECONDS / 4)
+    @app.timer(interval=GATHER_WAIT_SECONDS / 5)
     async def send_gathered():
         if fp_out.count and time.monotonic() - fp_out.since >= GATHER_WAIT_SECONDS:
             fp_out.send()
