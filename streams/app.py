@@ -206,19 +206,29 @@ class _Gathered:
         sent = 0
         waiting, self.waiting, self.count = self.waiting, {}, 0
         for partition, items in waiting.items():
-            start, size = 0, 1
-            for i, data in enumerate(items):
-                if i > start and (size + len(data) + 1 > self.max_bytes or i - start >= self.max_items):
-                    self._send(partition, items[start:i], headers)
-                    sent += 1
-                    start, size = i, 1
-                size += len(data) + 1
-            self._send(partition, items[start:], headers)
-            sent += 1
+            for chunk in _split(items, len, self.max_bytes, self.max_items):
+                self.topic.send_soon(key=None, value=b"[" + b",".join(chunk) + b"]", partition=partition,
+                                     headers=headers)
+                sent += 1
         return sent
 
-    def _send(self, partition: int, items: list[bytes], headers) -> None:
-        self.topic.send_soon(key=None, value=b"[" + b",".join(items) + b"]", partition=partition, headers=headers)
+
+def _split(items: list, size_of, max_bytes: int, max_items: int):
+    """``items`` in consecutive slices of at most ``max_items``, each within ``max_bytes`` as a JSON array
+    (``size_of`` each item, a comma or bracket each, one bracket more; NDJSON and OTLP requests come out
+    shorter); an item alone may be larger."""
+    start, size = 0, 1
+    for i, item in enumerate(items):
+        n = size_of(item) + 1
+        if i > start and (size + n > max_bytes or i - start >= max_items):
+            yield items[start:i]
+            start, size = i, 1
+        size += n
+    yield items[start:]
+
+
+def _record_size(item: tuple[bytes, str]) -> int:
+    return len(item[0])
 
 
 def gathered_items(value: bytes | None) -> list:
@@ -788,15 +798,8 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         offset commit waits until the broker has them."""
         for home, items in out.rerouted.items():
             metrics.rekeyed.inc(len(items))
-            # size: a v1 JSON array's length (records, a comma or bracket each, one bracket more); NDJSON and OTLP
-            # requests come out shorter
-            start, size = 0, 1
-            for i, (data, _) in enumerate(items):
-                if i > start and (size + len(data) + 1 > rekey_bytes or i - start >= rekey_events):
-                    send_rekey(home, items[start:i])
-                    start, size = i, 1
-                size += len(data) + 1
-            send_rekey(home, items[start:])
+            for chunk in _split(items, _record_size, rekey_bytes, rekey_events):
+                send_rekey(home, chunk)
         out.rerouted, out.rerouted_events = {}, 0
 
     def send_rekey(home: int, items: list[tuple[bytes, str]]) -> None:
