@@ -1,13 +1,18 @@
 """Event-to-alert latency of one worker at half of its measured maximum throughput.
 
-    .venv/bin/python bench/latency.py [--rate EVENTS_PER_S] [--seconds 60]
+    .venv/bin/python bench/latency.py [--rate EVENTS_PER_S] [--seconds 60] [--batch N [--batch-wait S]]
 
 Starts an embedded tansu broker and one ``distillwatch worker``, waits until the
 worker has joined its group (a probe event is processed), then produces simulated
 events one per message, keyed by account id, at a steady ``--rate`` for ``--seconds``.
-Each event's ``timestamp`` is rewritten to the wall-clock time it is produced, so the
-simulated day runs compressed and the alert's ``detected_at`` (the event time of the
-event that raised it, docs/outputs.md) is the produce time of that event. Latency is
+With ``--batch N`` the events go as an account-keyed shipper sends them: gathered by
+their account's partition and sent there as JSON arrays, once N wait or after
+``--batch-wait`` seconds (``bench.streamkit.PartitionBatcher``); the per-partition
+arrays of ``bench/stream_throughput.py``, at a pace. Each event's ``timestamp`` is
+rewritten to the wall-clock time its message is produced (a shipper's own wait is not
+the pipeline's), so the simulated day runs compressed and the alert's ``detected_at``
+(the event time of the event that raised it, docs/outputs.md) is the produce time of
+that event. Latency is
 
 * ``record``: the alert record's Kafka CreateTime (set by the worker's producer when it
   sends the alert) minus ``detected_at``;
@@ -17,8 +22,9 @@ event that raised it, docs/outputs.md) is the produce time of that event. Latenc
 Both clocks are this machine's. With ``--input-baseline`` the same consumer also reads
 the input topic: how long after its produce time each event reached a plain
 kafka-python consumer is the broker's and a client's share, without the worker (that
-consumer's load slows the worker on a 2-core host, so it is off by default). ``--rate`` defaults to half of the single-event worker
-rate in ``bench/results/stream_throughput.json``. Alerts of status ``linked`` come
+consumer's load slows the worker on a 2-core host, so it is off by default). ``--rate`` defaults to half of the worker's
+rate for the same shape (single events, or per-partition arrays with ``--batch``) in
+``bench/results/stream_throughput.json``. Alerts of status ``linked`` come
 from the coordination loop (fingerprint → evidence) and are reported apart. Prints a
 table and writes ``bench/results/latency.json`` (``--result NAME``: ``NAME.json``).
 """
@@ -83,12 +89,12 @@ class AlertReader(threading.Thread):
             consumer.close()
 
 
-def default_rate() -> float:
+def default_rate(shape: str) -> float:
     path = sk.RESULTS / "stream_throughput.json"
     try:
-        return json.loads(path.read_text())["runs"]["single"]["worker"]["events_per_s"] / 2
+        return json.loads(path.read_text())["runs"][shape]["worker"]["events_per_s"] / 2
     except (OSError, KeyError, ValueError):
-        sys.exit(f"no single-event worker rate in {path}: run bench/stream_throughput.py first or pass --rate")
+        sys.exit(f"no {shape} worker rate in {path}: run bench/stream_throughput.py first or pass --rate")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -103,11 +109,21 @@ def stamped(events: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
 
 
 def produce_paced(bootstrap: str, topic: str, events: list[tuple[str, bytes]], rate: float,
-                  seconds: float) -> dict:
-    """Send events at ``rate`` per second, each stamped with its own send time; returns what was achieved."""
+                  seconds: float, batcher: sk.PartitionBatcher | None = None) -> dict:
+    """Send events at ``rate`` per second, one per message keyed by account, or in the messages ``batcher``
+    makes of them; each stamped with its message's send time. Returns what was achieved."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=1, acks=1, enable_idempotence=False)
+    messages = 0
+
+    def send(batches: list[tuple[int, list[bytes]]]) -> None:
+        nonlocal messages
+        for partition, raws in batches:
+            items = stamped([("", raw) for raw in raws])
+            producer.send(topic, value=b"[" + b",".join(raw for _, raw in items) + b"]", partition=partition)
+            messages += 1
+
     t0 = time.time()
     n = 0
     try:
@@ -117,15 +133,23 @@ def produce_paced(bootstrap: str, topic: str, events: list[tuple[str, bytes]], r
                 break
             due = min(len(events), int((now - t0) * rate) + 1)
             while n < due:
-                (account, raw), = stamped(events[n:n + 1])
-                producer.send(topic, key=account.encode(), value=raw)
+                if batcher is None:
+                    (account, raw), = stamped(events[n:n + 1])
+                    producer.send(topic, key=account.encode(), value=raw)
+                    messages += 1
+                else:
+                    send(batcher.add(*events[n], now))
                 n += 1
+            if batcher is not None:
+                send(batcher.due(now))
             time.sleep(0.002)
+        if batcher is not None:
+            send(batcher.drain())
         producer.flush()
     finally:
         producer.close()
     dt = time.time() - t0
-    return {"events": n, "seconds": round(dt, 1), "events_per_s": round(n / dt)}
+    return {"events": n, "messages": messages, "seconds": round(dt, 1), "events_per_s": round(n / dt)}
 
 
 def lag_quantiles(text: str) -> dict:
@@ -146,17 +170,26 @@ def summary(latencies: list[float]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rate", type=float, help="events per second (default: half the measured single-event max)")
+    ap.add_argument("--rate", type=float,
+                    help="events per second (default: half the worker's measured max for the same message shape)")
     ap.add_argument("--seconds", type=float, default=60.0, help="how long to produce")
+    ap.add_argument("--batch", type=int, default=1,
+                    help="events per message: 1 sends each keyed by its account; N > 1 sends JSON arrays of up to N "
+                         "events of one partition's accounts, to that partition")
+    ap.add_argument("--batch-wait", type=float, default=0.05,
+                    help="with --batch: seconds a partition's first waiting event waits at most for the array "
+                         "to fill (default 0.05)")
     ap.add_argument("--producer-max-batch-size", type=int, default=1,
                     help="the worker's Faust producer batch size, bytes (1: what distillwatch sets for tansu)")
     ap.add_argument("--input-baseline", action="store_true",
                     help="also read the input topic with a plain consumer (adds load on the broker and this host)")
     ap.add_argument("--result", default="latency", help="name of the result file in bench/results/")
     args = ap.parse_args()
-    rate = args.rate or default_rate()
+    if args.batch < 1 or args.batch_wait < 0:
+        ap.error("--batch must be at least 1 and --batch-wait not negative")
+    rate = args.rate or default_rate("single" if args.batch == 1 else "array-by-partition")
     res: dict = {"machine": sk.machine(), "command": "python bench/latency.py " + " ".join(sys.argv[1:]),
-                 "rate_wanted": rate}
+                 "rate_wanted": rate, "batch": args.batch}
     events = sk.simulated_events(int(rate * args.seconds) + 2)
     with tempfile.TemporaryDirectory(prefix="distillwatch-bench-") as tmp, EmbeddedBroker() as broker, \
             sk.Workers(Path(tmp)) as workers:
@@ -171,7 +204,10 @@ def main() -> None:
         reader.start()
         pids = {"worker": workers.procs[0].proc.pid, "broker": broker.pid, "producer+reader": os.getpid()}
         cpu0 = {k: sk.cpu_seconds(p) for k, p in pids.items()}
-        res["produced"] = produce_paced(broker.bootstrap, settings.input_topic, events[1:], rate, args.seconds)
+        batcher = (sk.PartitionBatcher(settings.partitions, args.batch, args.batch_wait) if args.batch > 1
+                   else None)
+        res["produced"] = produce_paced(broker.bootstrap, settings.input_topic, events[1:], rate, args.seconds,
+                                        batcher)
         res["cpu_share_while_producing"] = {k: round((sk.cpu_seconds(p) - cpu0[k]) / res["produced"]["seconds"], 2)
                                             for k, p in pids.items()}
         drained = sk.track([settings], res["produced"]["events"] + 1, 120, idle_seconds=5)
@@ -196,7 +232,8 @@ def main() -> None:
     res["target"] = {"target": f"episode alert p99 <= {TARGET_P99_S} s at half max", "measured": main_p99,
                      "pass": main_p99 is not None and main_p99 <= TARGET_P99_S}
     sk.write_result(args.result, res)
-    print(f"produced {res['produced']['events']:,} events at {res['produced']['events_per_s']:,}/s "
+    print(f"produced {res['produced']['events']:,} events in {res['produced']['messages']:,} messages at "
+          f"{res['produced']['events_per_s']:,}/s "
           f"(wanted {rate:,.0f}/s); worker processed {res['worker_done']:,}; its event lag p50/p99 within "
           f"{res['worker_event_lag']['p50_le_s']}/{res['worker_event_lag']['p99_le_s']} s")
     rows = [[kind, how, s["n"], s.get("p50_s", "-"), s.get("p99_s", "-"), s.get("max_s", "-")]

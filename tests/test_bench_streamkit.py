@@ -48,6 +48,37 @@ def test_partition_batches_hold_only_their_partitions_accounts(events):
         assert len(decode_message(value)) <= 100
 
 
+def test_partition_batcher_sends_each_event_once_by_size_or_wait(events):
+    b = sk.PartitionBatcher(8, 10, 0.05)
+    sent = []
+    for i, (account, raw) in enumerate(events[:500]):
+        now = i * 0.001  # 1,000 events/s: about 125 a second per partition, so both size and wait send some
+        sent += [(now, p, items) for p, items in b.add(account, raw, now)]
+        sent += [(now, p, items) for p, items in b.due(now)]
+    sent += [(None, p, items) for p, items in b.drain()]
+    assert sorted(raw for _, _, items in sent for raw in items) == sorted(raw for _, raw in events[:500])
+    assert b.drain() == []
+    sizes = Counter(len(items) for _, _, items in sent)
+    assert max(sizes) == 10 and any(n < 10 for n in sizes)  # full batches, and some the wait sent
+    for _, p, items in sent:
+        accounts = {ev.account_id for _, ev in decode_message(b"[" + b",".join(items) + b"]")}
+        assert {partition_for(a.encode(), 8) for a in accounts} == {p}
+    order = [raw for _, _, items in sent for raw in items]
+    for p in range(8):  # within a partition, in the order added
+        mine = [raw for account, raw in events[:500] if partition_for(account.encode(), 8) == p]
+        assert [raw for raw in order if raw in set(mine)] == mine
+    with pytest.raises(ValueError, match="size >= 1"):
+        sk.PartitionBatcher(8, 0, 0.05)
+
+
+def test_partition_batcher_waits_no_longer_than_its_wait():
+    b = sk.PartitionBatcher(4, 100, 0.05)
+    assert b.add("acct-1", b"{}", 1.0) == []
+    assert b.due(1.049) == []
+    assert b.due(1.05) == [(partition_for(b"acct-1", 4), [b"{}"])]
+    assert b.due(2.0) == []
+
+
 def test_single_messages_are_keyed_by_account(events):
     assert all(key == account.encode() and value == raw
                for (key, value, _), (account, raw) in zip(sk.single_messages(events), events, strict=True))
