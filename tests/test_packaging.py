@@ -71,10 +71,11 @@ def test_building_a_wheel_leaves_the_trees_own_build_alone(built):
 
 
 def test_kafka_python_computes_record_crcs_in_c():
-    """kafka-python (the demo's producer, the rate-limit hook's consumer, the benchmarks' load generators)
-    computes the CRC-32C of every record batch it writes or checks in pure Python unless the ``crc32c``
-    package is installed (the ``kafka-python[crc32c]`` dependency): producing 100-event JSON arrays took
-    21 times as long (docs/BENCHMARKS.md, 2026-12-07)."""
+    """kafka-python (the simulator's producer, the demo's alert reader, ``distillwatch release`` reading the
+    actions topic, ``distillwatch label``, the benchmarks' load generators) computes the CRC-32C of every
+    record batch it writes or checks in pure Python unless the ``crc32c`` package is installed (the
+    ``kafka-python[crc32c]`` dependency): producing 100-event JSON arrays took 21 times as long
+    (docs/BENCHMARKS.md, 2026-12-07)."""
     from kafka.record import util
 
     assert util.crc32c_c is not None and util.calc_crc32c.__defaults__ == (util.crc32c_c,)  # the one it calls
