@@ -5,6 +5,7 @@ outcomes only — otherwise the figures in docs/BENCHMARKS.md measure something 
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 
 import orjson
@@ -15,6 +16,8 @@ from bench import streamkit as sk
 from detectors.contract import decode_message
 from detectors.engine import partition_for
 from streams.metrics import Metrics
+from streams.topics import ensure_topics
+from tests.conftest import unique_settings
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +80,38 @@ def test_partition_batcher_waits_no_longer_than_its_wait():
     assert b.due(1.049) == []
     assert b.due(1.05) == [(partition_for(b"acct-1", 4), [b"{}"])]
     assert b.due(2.0) == []
+
+
+@pytest.mark.parametrize("batch", [1, 25])
+def test_paced_producer_sends_every_event_once_stamped_to_its_accounts_partition(kafka_bootstrap, tmp_path, events,
+                                                                                 batch):
+    """bench/latency.py's load generator against the real broker: what the latency figures are measured from."""
+    from kafka import KafkaConsumer
+
+    from bench import latency
+
+    settings = unique_settings(kafka_bootstrap, tmp_path)
+    ensure_topics(settings)
+    sent = events[:300]
+    batcher = sk.PartitionBatcher(settings.partitions, batch, 0.05) if batch > 1 else None
+    before = time.time()
+    res = latency.produce_paced(kafka_bootstrap, settings.input_topic, sent, 600, 10, batcher, settings.partitions)
+    after = time.time()
+    assert res["events"] == 300 and 0.4 <= res["seconds"] <= 5  # paced: 300 events at 600 a second
+    assert res["messages"] == 300 if batch == 1 else 12 <= res["messages"] < 300
+    consumer = KafkaConsumer(settings.input_topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, group_id=None, consumer_timeout_ms=3000)
+    got = []
+    try:
+        for rec in consumer:
+            for _, ev in decode_message(rec.value):
+                assert partition_for(ev.account_id.encode(), settings.partitions) == rec.partition
+                assert (rec.key == ev.account_id.encode()) if batch == 1 else rec.key is None
+                assert before - 0.001 <= ev.ts <= after  # stamped with its send time
+                got.append(ev.request_id)
+    finally:
+        consumer.close()
+    assert sorted(got) == sorted(ev.request_id for _, ev in decode_message(b"[" + b",".join(r for _, r in sent) + b"]"))
 
 
 def test_single_messages_are_keyed_by_account(events):
