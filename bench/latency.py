@@ -104,10 +104,15 @@ def percentile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-def stamped(events: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
-    """The events with their ``timestamp`` set to now."""
+def stamp_now(raws: list[bytes]) -> list[bytes]:
+    """The events' bytes with their ``timestamp`` set to now."""
     stamp = b'"timestamp":"' + format_timestamp(time.time()).encode() + b'"'
-    return [(account, _TS_RE.sub(stamp, raw, count=1)) for account, raw in events]
+    return [_TS_RE.sub(stamp, raw, count=1) for raw in raws]
+
+
+def stamped(events: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """The (account, event) pairs with each event's ``timestamp`` set to now."""
+    return list(zip([account for account, _ in events], stamp_now([raw for _, raw in events]), strict=True))
 
 
 def produce_paced(bootstrap: str, topic: str, events: list[tuple[str, bytes]], rate: float,
@@ -134,8 +139,7 @@ async def _produce_paced(bootstrap: str, topic: str, events: list[tuple[str, byt
     async def send(batches: list[tuple[int, list[bytes]]]) -> None:
         nonlocal messages
         for partition, raws in batches:
-            items = stamped([("", raw) for raw in raws])
-            await producer.send(topic, value=b"[" + b",".join(raw for _, raw in items) + b"]", partition=partition)
+            await producer.send(topic, value=b"[" + b",".join(stamp_now(raws)) + b"]", partition=partition)
             messages += 1
 
     t0 = time.time()
@@ -148,7 +152,8 @@ async def _produce_paced(bootstrap: str, topic: str, events: list[tuple[str, byt
             due = min(len(events), int((now - t0) * rate) + 1)
             while n < due:
                 if batcher is None:
-                    (account, raw), = stamped(events[n:n + 1])
+                    account, raw = events[n]
+                    raw, = stamp_now([raw])
                     home = homes.get(account)
                     if home is None:
                         home = homes[account] = partition_for(account.encode(), partitions)
