@@ -43,6 +43,7 @@ from faust import streams as _faust_streams
 from faust.exceptions import ProducerSendError
 from faust.transport import consumer as _faust_consumer
 from faust.transport.drivers import aiokafka as _faust_aiokafka
+from faust.transport.producer import ProducerBuffer as _FaustProducerBuffer
 
 from detectors.adapters import joiner, redactor
 from detectors.contract import InvalidEvent, record_bytes
@@ -439,9 +440,38 @@ class _Consumer(_faust_aiokafka.Consumer):
         return await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
 
 
+class _ProducerBuffer(_FaustProducerBuffer):
+    """Faust's send buffer, whose flow control is measured rather than logged as a warning.
+
+    Before it hands a message to the agent, Faust's conductor waits while more than ``max_messages`` (100)
+    records are queued here, until up to that many have been sent. The worker queues a burst at every offset
+    commit (the account states changed since the last one go to the table's changelog), so in a catch-up
+    this happens every few seconds: routine back-pressure, not a fault. Faust logs each one as a WARNING
+    ("producer buffer full size N"), about ten in a 200,000-event catch-up, where on-call engineers look for
+    faults; here each wait is timed into ``distillwatch_producer_buffer_wait_seconds`` and logged at DEBUG.
+    """
+
+    async def wait_until_ebb(self) -> None:
+        size = self.size
+        if size > self.max_messages:
+            t0 = time.perf_counter()
+            await self.flush_atmost(self.max_messages)
+            waited = time.perf_counter() - t0
+            log.debug("producer send buffer held %d records: waited %.3f s for it to drain", size, waited)
+            self.app.producer_buffer_waited(waited)
+
+
 class _Producer(_faust_aiokafka.Producer):
     """Faust's producer, keeping the records queued through its send buffer (table writes, alerts,
-    fingerprints, re-keyed events) until the broker acknowledges them."""
+    fingerprints, re-keyed events) until the broker acknowledges them; its buffer is :class:`_ProducerBuffer`."""
+
+    def __init__(self, transport, loop=None, **kwargs) -> None:
+        super().__init__(transport, loop=loop, **kwargs)
+        buffer = _ProducerBuffer(loop=self.loop, beacon=self.beacon)
+        buffer.app = self.app
+        if self.threaded_producer is not None:
+            buffer.threaded_producer = self.threaded_producer
+        self.buffer = buffer  # before the conductor takes its wait_until_ebb, and before on_start starts it
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -492,6 +522,10 @@ class _App(faust.App):
 
     def before_commit(self) -> None:
         """Called by the consumer before every offset commit (set by :func:`build_app`)."""
+
+    def producer_buffer_waited(self, seconds: float) -> None:
+        """Called when a message waited ``seconds`` for the producer's send buffer to drain (set by
+        :func:`build_app`)."""
 
     def _new_transport(self):
         return _Transport(self.conf.broker_consumer, self)
@@ -544,6 +578,7 @@ def build_app(settings: Settings, *, metrics: Metrics | None = None, detector: D
         contexts.checkpoint()
 
     app.before_commit = before_commit
+    app.producer_buffer_waited = metrics.producer_buffer_wait.observe
     actions = Actions(settings, app, metrics, contexts.loaded) if settings.actions_enabled else None
     decode_message = settings.input_decoder()
     join = joiner(settings.input_format)

@@ -297,6 +297,14 @@ class Metrics:
         )
         for generation in ("0", "1", "2"):
             self.gc_pause.labels(generation)
+        self.producer_buffer_wait = Histogram(
+            "distillwatch_producer_buffer_wait_seconds",
+            "Waits of the agent for Faust's producer send buffer, which holds it back while more than 100 records "
+            "(account-state changelog at each offset commit, alerts, re-keyed events) are queued: back-pressure "
+            "from the broker; the count is how often, the sum how long",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=r,
+        )
         # --- input adapters (detectors/adapters) ---
         self.records_skipped = Counter(
             "distillwatch_input_records_skipped_total",

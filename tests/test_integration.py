@@ -403,3 +403,26 @@ def test_idle_accounts_expire_in_the_worker(worker_factory, kafka_bootstrap):
     changelog = consume(kafka_bootstrap, f"{s.app_id}-account-state-changelog",
                         until=lambda r: any(m.key == b"acct-idle" and m.value is None for m in r), timeout=60)
     assert any(m.key == b"acct-idle" and m.value is None for m in changelog)  # the state is gone
+
+
+def test_producer_back_pressure_is_a_metric_not_a_warning(worker_factory, kafka_bootstrap):
+    """A catch-up over thousands of accounts: every offset commit queues the changed account states (far more
+    than the 100 records at which Faust's send buffer holds the agent back) while messages keep coming. Those
+    waits are timed into distillwatch_producer_buffer_wait_seconds; Faust's own WARNING for each is not logged."""
+    w = worker_factory(web_enabled=True)
+    s = w.settings
+    t0 = 1795860000.0
+    accounts, rounds = 3000, 10
+    produce(kafka_bootstrap, s.input_topic, [
+        (f"acct-{a}".encode(), orjson.dumps({
+            "request_id": f"r-{a}-{i}", "timestamp": t0 + 60 * i + a / accounts, "account_id": f"acct-{a}",
+            "model": "frontier-large", "status_code": 200, "usage": {"input_tokens": 20, "output_tokens": 80}}))
+        for i in range(rounds) for a in range(accounts)])
+    n = accounts * rounds
+    _, values = _wait_for_metrics(s, lambda v: v.get('distillwatch_events_total{outcome="valid"}', 0) >= n,
+                                  timeout=180)
+    assert values['distillwatch_events_total{outcome="valid"}'] == n
+    assert values["distillwatch_producer_buffer_wait_seconds_count"] >= 1
+    assert values["distillwatch_producer_buffer_wait_seconds_sum"] > 0
+    log = w.proc.log_path.read_text(errors="replace")
+    assert "producer buffer full" not in log
