@@ -172,6 +172,7 @@ def measure(label: str, broker, settings, messages: int, events: int, wd: Path, 
         r["worker"] = sk.track([settings], events, args.worker_seconds, pids={"worker": w.proc.pid, "broker": broker.pid})
         r["worker"]["rss_bytes"] = sk.rss_bytes(w.proc.pid)
         r["worker"]["gc_pauses"] = sk.gc_pauses(settings)
+        r["worker"]["send_buffer_waits"] = sk.send_buffer_waits(settings)
         if spy is not None:
             spy.send_signal(signal.SIGINT)  # py-spy writes what it has on Ctrl-C
             spy.wait()
@@ -180,7 +181,8 @@ def measure(label: str, broker, settings, messages: int, events: int, wd: Path, 
           f"(steady {_fmt(r['worker'].get('steady_events_per_s'))}; "
           f"{r['worker']['events_done']:,} events in {r['worker']['window_s']} s); µs per event by "
           f"its own timers: {r['worker'].get('worker_us_per_event')}; its garbage collections by generation: "
-          f"{r['worker']['gc_pauses']}", flush=True)
+          f"{r['worker']['gc_pauses']}; its waits for the producer's send buffer: "
+          f"{r['worker']['send_buffer_waits']}", flush=True)
     worker = r["worker"]["events_per_s"]
     r["worker_to_aiokafka"] = round(worker / r["aiokafka"]["events_per_s"], 3)
     if args.perf:

@@ -398,6 +398,20 @@ def gc_pauses_in(text: str) -> dict[str, dict[str, float]]:
     return out
 
 
+def send_buffer_waits(settings: Settings) -> dict[str, float]:
+    """How often and how long (ms) the worker's agent waited for Faust's producer send buffer to drain
+    (``distillwatch_producer_buffer_wait_seconds``: at every offset commit the changed account states are
+    queued at once)."""
+    names = ["distillwatch_producer_buffer_wait_seconds_count", "distillwatch_producer_buffer_wait_seconds_sum"]
+    return send_buffer_waits_in(metrics_text(settings, names))
+
+
+def send_buffer_waits_in(text: str) -> dict[str, float]:
+    """:func:`send_buffer_waits` from a ``/metrics`` page."""
+    return {"count": int(sample(text, "distillwatch_producer_buffer_wait_seconds_count")),
+            "total_ms": round(sample(text, "distillwatch_producer_buffer_wait_seconds_sum") * 1000, 1)}
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process has used so far, from /proc (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

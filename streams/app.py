@@ -443,12 +443,14 @@ class _Consumer(_faust_aiokafka.Consumer):
 class _ProducerBuffer(_FaustProducerBuffer):
     """Faust's send buffer, whose flow control is measured rather than logged as a warning.
 
-    Before it hands a message to the agent, Faust's conductor waits while more than ``max_messages`` (100)
-    records are queued here, until up to that many have been sent. The worker queues a burst at every offset
-    commit (the account states changed since the last one go to the table's changelog), so in a catch-up
-    this happens every few seconds: routine back-pressure, not a fault. Faust logs each one as a WARNING
-    ("producer buffer full size N"), about ten in a 200,000-event catch-up, where on-call engineers look for
-    faults; here each wait is timed into ``distillwatch_producer_buffer_wait_seconds`` and logged at DEBUG.
+    Before it hands a fetched message to the agent's stream, Faust's conductor waits while more than
+    ``max_messages`` (100) records are queued here, until up to that many have been sent; the agent works on
+    through the messages already in its stream (up to 4,096), so a wait holds it up only when those run out.
+    The worker queues a burst at every offset commit (the account states changed since the last one go to
+    the table's changelog), so in a catch-up this happens every few seconds: routine back-pressure, not a
+    fault. Faust logs each one as a WARNING ("producer buffer full size N"), about ten in a 200,000-event
+    catch-up, where on-call engineers look for faults; here each wait is timed into
+    ``distillwatch_producer_buffer_wait_seconds`` and logged at DEBUG.
     """
 
     async def wait_until_ebb(self) -> None:
@@ -524,8 +526,8 @@ class _App(faust.App):
         """Called by the consumer before every offset commit (set by :func:`build_app`)."""
 
     def producer_buffer_waited(self, seconds: float) -> None:
-        """Called when a message waited ``seconds`` for the producer's send buffer to drain (set by
-        :func:`build_app`)."""
+        """Called when Faust held a fetched message back ``seconds`` for the producer's send buffer to drain
+        (set by :func:`build_app`)."""
 
     def _new_transport(self):
         return _Transport(self.conf.broker_consumer, self)

@@ -299,9 +299,10 @@ class Metrics:
             self.gc_pause.labels(generation)
         self.producer_buffer_wait = Histogram(
             "distillwatch_producer_buffer_wait_seconds",
-            "Waits of the agent for Faust's producer send buffer, which holds it back while more than 100 records "
-            "(account-state changelog at each offset commit, alerts, re-keyed events) are queued: back-pressure "
-            "from the broker; the count is how often, the sum how long",
+            "Waits of Faust's conductor, which holds fetched messages back from the agent while more than 100 "
+            "records (account-state changelog at each offset commit, alerts, re-keyed events) wait in the "
+            "producer's send buffer: back-pressure from the broker. The agent works on through the messages "
+            "it already has (up to 4,096), so it stops only when those run out",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=r,
         )

@@ -231,6 +231,14 @@ def test_gc_pauses_are_read_by_generation_from_the_metrics_page():
                       "2": {"count": 2, "total_ms": 13.0}}
 
 
+def test_send_buffer_waits_are_read_from_the_metrics_page():
+    m = Metrics()
+    assert sk.send_buffer_waits_in(generate_latest(m.registry).decode()) == {"count": 0, "total_ms": 0.0}
+    m.producer_buffer_wait.observe(0.25)
+    m.producer_buffer_wait.observe(0.0125)
+    assert sk.send_buffer_waits_in(generate_latest(m.registry).decode()) == {"count": 2, "total_ms": 262.5}
+
+
 def test_balanced_placement_keeps_the_events_and_fills_the_partitions_evenly():
     events = sk.simulated_events(20_000)
     placed = sk.balanced_placement(events, 8)
