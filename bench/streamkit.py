@@ -399,9 +399,9 @@ def gc_pauses_in(text: str) -> dict[str, dict[str, float]]:
 
 
 def send_buffer_waits(settings: Settings) -> dict[str, float]:
-    """How often and how long (ms) the worker's agent waited for Faust's producer send buffer to drain
-    (``distillwatch_producer_buffer_wait_seconds``: at every offset commit the changed account states are
-    queued at once)."""
+    """How often and how long (ms) Faust held fetched messages back from the worker's agent until its producer's
+    send buffer drained (``distillwatch_producer_buffer_wait_seconds``: at every offset commit the changed
+    account states are queued at once)."""
     names = ["distillwatch_producer_buffer_wait_seconds_count", "distillwatch_producer_buffer_wait_seconds_sum"]
     return send_buffer_waits_in(metrics_text(settings, names))
 
