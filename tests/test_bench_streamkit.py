@@ -366,3 +366,18 @@ def test_scaling_rounds_compare_each_two_worker_run_with_the_one_worker_runs_aro
         bracketed_ratios([3_000, 5_000], [7_000, 8_000])
     with pytest.raises(ValueError):
         bracketed_ratios([3_000], [])
+
+
+def test_catchup_backlog_has_every_account_in_every_round_and_its_overruns_are_read():
+    from bench import catchup
+
+    msgs = catchup.events(5, 3)
+    assert len(msgs) == 15
+    decoded = [decode_message(value)[0][1] for _, value, _ in msgs]
+    assert [e.account_id for e in decoded[:5]] == [f"acct-{a}" for a in range(5)]
+    assert all(key == e.account_id.encode() for (key, _, _), e in zip(msgs, decoded, strict=True))
+    assert len({e.request_id for e in decoded}) == 15
+    assert [e.ts for e in decoded] == sorted(e.ts for e in decoded)  # round after round, in event time
+    log = ("[2026-12-07 03:30:14,353] [24091] [WARNING] Timer commit is overlapping (interval=2.8 "
+           "runtime=3.866255913002533) \n[...] [WARNING] enforcement paused (lag)\n")
+    assert catchup._OVERRUN_RE.findall(log) == ["3.866255913002533"]
