@@ -1,6 +1,6 @@
 """Two workers of one app (one consumer group) against one, on the same pre-produced topic.
 
-    .venv/bin/python bench/scaling.py [--events 100000] [--seconds 40] [--placement simulated|balanced]
+    .venv/bin/python bench/scaling.py [--events 400000] [--seconds 120] [--placement simulated|balanced]
                                       [--rounds 1] [--result NAME]
 
 Starts an embedded tansu broker, produces ``--events`` simulated events (one per
@@ -32,7 +32,10 @@ then compare two speeds of the host (on 2026-12-06 three runs in a row gave 1.51
 above what the split allows). ``--rounds N`` brackets each of N two-worker runs by one-worker runs (one,
 two, one, two, ..., one: N + 1 of them, each group a fresh app on the same topic) and takes each round's
 ratio against the mean of the one-worker runs just before and after it (:func:`bracketed_ratios`); the
-result is the median of those ratios, and the rounds are all in the result file.
+result is the median of those ratios, and the rounds are all in the result file. The default of 400,000 events
+gives each two-worker run a window of 14-19 s on the host of 2026-12-07 06:20-06:45, where 100,000 gave 4-5 s:
+then the three-round medians of four builds of the worker spread over 1.43-2.20x by run and 1.33-2.31x by
+round, and 400,000 gave 1.91 and 1.92x (1.69-1.99x by round) (docs/BENCHMARKS.md, *2026-12-07, morning*).
 """
 
 from __future__ import annotations
@@ -80,8 +83,9 @@ def bracketed_ratios(ones: list[float], twos: list[float]) -> list[float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--events", type=int, default=100_000)
-    ap.add_argument("--seconds", type=float, default=40.0, help="longest timed window per group")
+    ap.add_argument("--events", type=int, default=400_000,
+                    help="events pre-produced (100,000 until 2026-12-07: a two-worker window of 4-5 s on a fast host)")
+    ap.add_argument("--seconds", type=float, default=120.0, help="longest timed window per group")
     ap.add_argument("--placement", choices=("simulated", "balanced"), default="simulated",
                     help="accounts where murmur2 puts their simulated ids, or renamed to fill the partitions evenly")
     ap.add_argument("--rounds", type=int, default=1,
