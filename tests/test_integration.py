@@ -412,7 +412,7 @@ def test_producer_back_pressure_is_a_metric_not_a_warning(worker_factory, kafka_
     while a commit's states are going out), for over 10 s: several offset commits (every 2.8 s). A backlog
     would not do: the agent's stream holds up to 4,096 fetched messages, so a fast drain may see nothing new
     fetched (2026-12-07: no wait in 3 runs of 3 through a 48,000-event backlog of 4,000 accounts; 21-38 waits
-    in every run at a steady pace, with either order of the states' writes). Those waits are timed into
+    in every run at a steady 2,000/s, with either order of the states' writes; docs/BENCHMARKS.md). Those waits are timed into
     distillwatch_producer_buffer_wait_seconds; Faust's own WARNING for each is not logged
     (tests/test_producer_buffer.py checks the buffer itself)."""
     w = worker_factory(web_enabled=True)
