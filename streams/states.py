@@ -30,6 +30,7 @@ import time
 import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from itertools import zip_longest
 
 import faust
 from faust import streams as _faust_streams
@@ -174,30 +175,25 @@ class AccountStates:
         t0 = time.perf_counter()
         table = self.table
         on_write = self.on_write
-        written = 0
         # One partition's state after another's, in turn, each partition's in the order they changed: with one
         # record per produce batch (tansu), a record waits in the producer until its partition's previous batch
         # has gone, and a request takes one batch per partition, so partition after partition would send one
         # record per broker round trip; in turn, a request carries one of each partition's.
-        turns = []
-        for p in list(self._dirty) if partitions is None else [p for p in partitions if p in self._dirty]:
-            dirty = self._dirty.pop(p)
-            written += len(dirty)
-            turns.append((p, iter(dirty.items())))
+        flushed = [(p, self._dirty.pop(p)) for p in (list(self._dirty) if partitions is None
+                                                    else [p for p in partitions if p in self._dirty])]
         topic = self.source_topic
-        while turns:
-            left = []
-            for p, items in turns:
-                item = next(items, None)
-                if item is None:
+        order = [p for p, _ in flushed]
+        for turn in zip_longest(*(dirty.items() for _, dirty in flushed)):
+            for p, item in zip(order, turn):
+                if item is None:  # that partition has no more
                     continue
-                data = item[1].to_bytes()
+                key, state = item
+                data = state.to_bytes()
                 with in_partition(topic, p):
-                    table[item[0]] = data
+                    table[key] = data
                 if on_write is not None:
                     on_write(len(data))
-                left.append((p, items))
-            turns = left
+        written = sum(len(dirty) for _, dirty in flushed)
         if len(self._live) > self.max_clean + self.pending:
             self._live = {k: s for d in self._dirty.values() for k, s in d.items()}
         if written and self.on_flush is not None:

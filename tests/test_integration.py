@@ -417,17 +417,16 @@ def test_producer_back_pressure_is_a_metric_not_a_warning(worker_factory, kafka_
     (tests/test_producer_buffer.py checks the buffer itself)."""
     w = worker_factory(web_enabled=True)
     s = w.settings
-    t0 = 1795860000.0
+    from bench.catchup import events
+
     accounts, rounds, per_s = 2000, 8, 1500
 
     def paced():
         start = time.monotonic()
-        for n, (i, a) in enumerate(((i, a) for i in range(rounds) for a in range(accounts)), 1):
+        for n, (key, value, _) in enumerate(events(accounts, rounds), 1):  # one event of every account a round
             if n % 50 == 0:
                 time.sleep(max(0.0, start + n / per_s - time.monotonic()))
-            yield f"acct-{a}".encode(), orjson.dumps({
-                "request_id": f"r-{a}-{i}", "timestamp": t0 + 60 * i + a / accounts, "account_id": f"acct-{a}",
-                "model": "frontier-large", "status_code": 200, "usage": {"input_tokens": 20, "output_tokens": 80}})
+            yield key, value
 
     produce(kafka_bootstrap, s.input_topic, paced())
     n = accounts * rounds
